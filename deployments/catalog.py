@@ -1,0 +1,306 @@
+"""The task catalog: the one model of what a task is, and loading it from YAML.
+
+A catalog file is `tasks:` followed by a list of tasks. A task's common fields (name,
+type, schedule, priority, retry, ...) sit beside the parameters of its type (`command`
+for shell, `url` for http, ...), as in the seeds' create-task body. Loading validates
+everything and reports every problem at once, each naming the file, the task and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from deployments.errors import CatalogError, Problem
+from deployments.jobs import JobModel
+from deployments.policy import RetryPolicy, RunPolicy
+from deployments.schedules import ScheduleSpec, parse_schedules
+from deployments.task_types import TaskType, registered_task_types
+
+TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+SECRET_KEY = re.compile(
+    r"(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential|authorization)",
+    re.IGNORECASE,
+)
+SECRET_VALUE = re.compile(r"^(bearer|basic|token)\s+\S{8,}", re.IGNORECASE)
+# Fields whose values name blocks rather than hold secrets.
+REFERENCE_FIELDS = {"secret_env", "auth_block"}
+
+
+class Priority(StrEnum):
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+    @property
+    def queue(self) -> str:
+        """The work queue of this priority."""
+        return self.value.lower()
+
+
+class TaskSpec(BaseModel):
+    """One task of the catalog: common fields plus its type's parameters (`job`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(..., description="Unique name; the deployment's name.")
+    type: str = Field(..., description="Task type: shell, python, http or a plugin's.")
+    description: str = ""
+    group: str = Field("default", description="Group for batch operations and stats.")
+    tags: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    priority: Priority = Priority.MEDIUM
+    schedule: list[ScheduleSpec] = Field(default_factory=list)
+    timeout_seconds: float | None = Field(
+        None, gt=0, validation_alias=AliasChoices("timeout_seconds", "timeout")
+    )
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, validation_alias=AliasChoices("retry", "retry_policy")
+    )
+    enabled: bool = True
+    job: JobModel = Field(..., exclude=True, description="The type's parameters.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not TASK_NAME.match(value):
+            raise ValueError(f"{value!r} is not a task name (letters, digits, '_', '.', '-'; up to 100)")
+        return value
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list of schedules; leave 'schedule' out for none")
+        return value if isinstance(value, list) else [value]
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if ":" in tag and tag.split(":", 1)[0] in {"group", "owner", "type", "priority"}:
+                raise ValueError(f"tag {tag!r} uses a prefix Tasklane sets itself")
+        return value
+
+    @property
+    def task_type(self) -> TaskType:
+        return registered_task_types()[self.type]
+
+    def run_policy(self) -> RunPolicy:
+        return RunPolicy.from_retry(self.retry, self.timeout_seconds)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The task as it is written in a catalog file (type parameters beside the rest)."""
+        common = self.model_dump(mode="json", exclude_defaults=True, by_alias=False)
+        common["name"], common["type"] = self.name, self.type
+        if self.schedule:
+            common["schedule"] = [s.model_dump(mode="json", exclude_none=True) for s in self.schedule]
+        job = self.job.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+        return {**common, **job}
+
+
+COMMON_FIELDS = {
+    name
+    for name, info in TaskSpec.model_fields.items()
+    if name != "job"
+    for name in ([name] + list(getattr(info.validation_alias, "choices", []) or []))
+}
+
+
+@dataclass
+class Catalog:
+    """The validated tasks, in file order, and the files they came from."""
+
+    tasks: list[TaskSpec] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def by_name(self) -> dict[str, TaskSpec]:
+        return {task.name: task for task in self.tasks}
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(task)"
+
+
+def _problems_from(error: ValidationError, file: str, task: str, prefix: str = "") -> list[Problem]:
+    problems = []
+    for detail in error.errors():
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "missing":
+            message = "is required"
+        elif detail["type"] == "extra_forbidden":
+            message = "is not a field of this task"
+        elif "input" in detail and detail["type"] not in ("value_error", "assertion_error"):
+            message = f"{message}; found {detail['input']!r}"
+        path = _field_path(detail["loc"])
+        problems.append(Problem(file, task, f"{prefix}{path}" if path != "(task)" else None, message))
+    return problems
+
+
+def _secret_literals(value: Any, path: str) -> list[tuple[str, str]]:
+    """(field path, reason) for every value that looks like a secret written in plain text."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            if str(key) in REFERENCE_FIELDS:
+                continue
+            if SECRET_KEY.search(str(key)) and isinstance(item, str | int) and str(item).strip():
+                found.append((key_path, "looks like a secret written in the catalog"))
+            else:
+                found.extend(_secret_literals(item, key_path))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_secret_literals(item, f"{path}[{index}]"))
+    elif isinstance(value, str) and SECRET_VALUE.match(value.strip()):
+        found.append((path, "looks like a credential written in the catalog"))
+    return found
+
+
+def parse_task(raw: Any, file: str, position: int, base_dir: Path) -> TaskSpec | list[Problem]:
+    """Validate one task mapping; return the task or its problems."""
+    label = f"#{position + 1}"
+    if not isinstance(raw, dict):
+        return [Problem(file, label, None, f"a task is a mapping of fields; found {type(raw).__name__}")]
+    if isinstance(raw.get("name"), str) and raw["name"]:
+        label = raw["name"]
+    problems: list[Problem] = []
+    for path, reason in _secret_literals(raw, ""):
+        problems.append(
+            Problem(
+                file,
+                label,
+                path,
+                f"{reason}; keep it in a Prefect block (Secret, http-bearer-auth, ...) and "
+                "name the block instead (secret_env, auth_block)",
+            )
+        )
+    types = registered_task_types()
+    type_name = raw.get("type")
+    task_type = types.get(type_name) if isinstance(type_name, str) else None
+    if type_name is None:
+        problems.append(Problem(file, label, "type", "is required"))
+    elif task_type is None:
+        problems.append(
+            Problem(file, label, "type", f"unknown type {type_name!r} (known: {', '.join(sorted(types))})")
+        )
+    common = {k: v for k, v in raw.items() if k in COMMON_FIELDS}
+    job_fields = {k: v for k, v in raw.items() if k not in COMMON_FIELDS}
+    job: JobModel | None = None
+    if task_type is not None:
+        try:
+            job = task_type.job_model.model_validate(job_fields)
+        except ValidationError as exc:
+            for problem in _problems_from(exc, file, label):
+                if problem.message == "is not a field of this task":
+                    allowed = ", ".join(task_type.job_model.model_fields)
+                    problem = Problem(
+                        file,
+                        label,
+                        problem.field,
+                        f"is not a field of a {task_type.name} task (it takes: {allowed}; "
+                        "and every task: name, type, description, group, tags, owner, priority, "
+                        "schedule, timeout_seconds, retry, enabled)",
+                    )
+                problems.append(problem)
+    try:
+        spec = TaskSpec.model_validate({**common, "job": job or JobModel()})
+    except ValidationError as exc:
+        problems.extend(p for p in _problems_from(exc, file, label) if p.field != "job")
+        return problems
+    if problems or job is None:
+        return problems
+    return spec.model_copy(update={"job": job.with_paths_resolved(base_dir)})
+
+
+def catalog_files(paths: list[Path], *, required: bool) -> tuple[list[Path], list[Problem]]:
+    """Expand files and directories (their *.yaml, *.yml) into catalog files, in order."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+        elif path.is_file():
+            files.append(path)
+        elif required:
+            problems.append(Problem(str(path), None, None, "no such file or directory"))
+    return files, problems
+
+
+def load_catalog(paths: list[Path], *, required: bool = True) -> Catalog:
+    """Load and validate catalog files; raise CatalogError listing every problem.
+
+    Args:
+        paths: files, or directories whose *.yaml files are read in name order.
+        required: whether a missing path is a problem (False for the default locations).
+    """
+    files, problems = catalog_files(paths, required=required)
+    tasks: list[TaskSpec] = []
+    seen: dict[str, str] = {}
+    for file in files:
+        name = str(file)
+        try:
+            document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problems.append(Problem(name, None, None, f"is not valid YAML{where}: {exc}"))
+            continue
+        except OSError as exc:
+            problems.append(Problem(name, None, None, f"cannot be read: {exc.strerror}"))
+            continue
+        if document is None:
+            continue
+        if not isinstance(document, dict) or "tasks" not in document:
+            problems.append(Problem(name, None, None, "a catalog file is a mapping with a 'tasks:' list"))
+            continue
+        extra = sorted(set(document) - {"tasks"})
+        if extra:
+            problems.append(Problem(name, None, extra[0], "is not a catalog key (only 'tasks')"))
+        entries = document["tasks"] or []
+        if not isinstance(entries, list):
+            problems.append(Problem(name, None, "tasks", f"must be a list; found {type(entries).__name__}"))
+            continue
+        for position, raw in enumerate(entries):
+            parsed = parse_task(raw, name, position, file.parent.resolve())
+            if isinstance(parsed, list):
+                problems.extend(parsed)
+                continue
+            if parsed.name in seen:
+                problems.append(
+                    Problem(
+                        name,
+                        parsed.name,
+                        "name",
+                        f"duplicate task name (first defined in {seen[parsed.name]})",
+                    )
+                )
+                continue
+            seen[parsed.name] = name
+            tasks.append(parsed)
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(tasks=tasks, files=files)
+
+
+__all__ = ["Catalog", "Priority", "TaskSpec", "load_catalog", "parse_schedules"]

@@ -1,0 +1,166 @@
+"""The parameters of the built-in task types, as they sit beside a task's common fields.
+
+Each model is the single definition of what its task type accepts: the catalog validates
+with it, the flow receives it as its `job` parameter, and `export` writes it back.
+Paths are resolved against the catalog file's directory when the catalog is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+BLOCK_REF = re.compile(r"^[a-z0-9-]+/[A-Za-z0-9_.-]+$")
+CALLABLE_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _resolve(base: Path, value: str | None) -> str | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+class JobModel(BaseModel):
+    """Base of task-type parameter models: strict about unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def with_paths_resolved(self, base: Path) -> JobModel:
+        """Return a copy whose relative paths are made absolute against `base`."""
+        return self
+
+
+def _check_env_names(env: dict[str, str]) -> dict[str, str]:
+    for name in env:
+        if not ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+    return env
+
+
+class ShellJob(JobModel):
+    """A shell command or script, run by prefect-shell in its own process group."""
+
+    command: str | None = Field(None, description="Command line(s) run by the shell.")
+    script: str | None = Field(None, description="Path of a script file run by the shell.")
+    shell: str = Field("bash", description="Shell that runs the command or script.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    secret_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variable -> name of a Prefect Secret block holding its value.",
+    )
+    working_dir: str | None = Field(None, description="Working directory of the command.")
+
+    _check_env = field_validator("env", "secret_env")(_check_env_names)
+
+    @model_validator(mode="after")
+    def _one_of_command_or_script(self) -> ShellJob:
+        if bool(self.command) == bool(self.script):
+            raise ValueError("give exactly one of 'command' or 'script'")
+        return self
+
+    def with_paths_resolved(self, base: Path) -> ShellJob:
+        return self.model_copy(
+            update={
+                "script": _resolve(base, self.script),
+                "working_dir": _resolve(base, self.working_dir),
+            }
+        )
+
+
+class PythonJob(JobModel):
+    """A Python callable `module:function` with keyword arguments, or a script file."""
+
+    callable: str | None = Field(None, description="'package.module:function' to call.")
+    script: str | None = Field(None, description="Path of a Python file run as __main__.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments.")
+    path: list[str] = Field(
+        default_factory=list, description="Directories put first on sys.path before importing."
+    )
+
+    @field_validator("callable")
+    @classmethod
+    def _callable_ref(cls, value: str | None) -> str | None:
+        if value is not None and not CALLABLE_REF.match(value):
+            raise ValueError(f"{value!r} is not 'module:function' (e.g. 'mypkg.jobs:cleanup')")
+        return value
+
+    @model_validator(mode="after")
+    def _one_of_callable_or_script(self) -> PythonJob:
+        if bool(self.callable) == bool(self.script):
+            raise ValueError("give exactly one of 'callable' or 'script'")
+        if self.script and self.kwargs:
+            raise ValueError("'kwargs' goes with 'callable'; a script reads its own arguments")
+        return self
+
+    def with_paths_resolved(self, base: Path) -> PythonJob:
+        return self.model_copy(
+            update={
+                "script": _resolve(base, self.script),
+                "path": [_resolve(base, p) for p in self.path],
+            }
+        )
+
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class HttpJob(JobModel):
+    """One HTTP request whose status code decides success."""
+
+    method: HttpMethod = "GET"
+    url: str = Field(..., description="http:// or https:// URL, without credentials.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, Any] = Field(default_factory=dict, description="Query parameters.")
+    json_body: Any = Field(None, alias="json", description="JSON body.")
+    body: str | None = Field(None, description="Raw body (use 'json' for JSON).")
+    auth_block: str | None = Field(
+        None,
+        description="Prefect block with the credentials, 'http-bearer-auth/NAME' or 'http-basic-auth/NAME'.",
+    )
+    expected_status: list[int] = Field(
+        default_factory=list, description="Status codes that mean success; empty means any 2xx."
+    )
+    request_timeout: float = Field(30.0, gt=0, le=3600, description="Seconds per request.")
+    verify_tls: bool = True
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        if parts.username or parts.password:
+            raise ValueError("credentials in the URL; put them in a block and set 'auth_block'")
+        return value
+
+    @field_validator("auth_block")
+    @classmethod
+    def _block_ref(cls, value: str | None) -> str | None:
+        if value is not None and not BLOCK_REF.match(value):
+            raise ValueError(f"{value!r} is not 'block-type/block-name' (e.g. 'http-bearer-auth/api')")
+        return value
+
+    @field_validator("expected_status")
+    @classmethod
+    def _statuses(cls, value: list[int]) -> list[int]:
+        bad = [code for code in value if not 100 <= code <= 599]
+        if bad:
+            raise ValueError(f"{bad} are not HTTP status codes (100-599)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpJob:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("give 'json' or 'body', not both")
+        return self

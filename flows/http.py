@@ -1,0 +1,58 @@
+"""The `http` task type: one request, judged by its status code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from prefect import flow
+from prefect.blocks.core import Block
+
+from deployments.jobs import HttpJob
+from deployments.policy import RunPolicy
+from flows._runtime import policy_task, record_result, timed_out_state
+from flows.errors import BadCredentialsBlock
+from integrations.http import send_request
+
+
+def _auth_from_block(reference: str) -> httpx.Auth:
+    try:
+        block = Block.load(reference, _sync=True)
+    except ValueError as exc:
+        raise BadCredentialsBlock(f"auth_block {reference!r}: {exc}") from exc
+    if not callable(getattr(block, "auth", None)):
+        raise BadCredentialsBlock(
+            f"auth_block {reference!r} is a {type(block).__name__}, which gives no HTTP auth; "
+            "use an http-bearer-auth or http-basic-auth block"
+        )
+    return block.auth()
+
+
+def send(job: HttpJob) -> dict[str, Any]:
+    """Send the request; the status and a bounded body excerpt are the result."""
+    auth = _auth_from_block(job.auth_block) if job.auth_block else None
+    result = send_request(
+        job.method,
+        job.url,
+        headers=job.headers,
+        query=job.query,
+        json_body=job.json_body,
+        body=job.body,
+        auth=auth,
+        expected_status=job.expected_status,
+        timeout=job.request_timeout,
+        verify_tls=job.verify_tls,
+    )
+    return result.as_dict()
+
+
+@flow(name="http", log_prints=True)
+def http_flow(job: HttpJob, policy: RunPolicy = RunPolicy()) -> Any:
+    """Run an HTTP task with its retries and timeout."""
+    state = policy_task(send, policy, "http-request")(job, return_state=True)
+    final = timed_out_state(state)
+    if final is not None:
+        return final
+    result = state.result()
+    record_result(result)
+    return result

@@ -1,0 +1,36 @@
+"""The `python` task type: call `module:function(**kwargs)` or run a script file.
+
+Sync on purpose: the job runs in the flow's main thread, where Prefect's timeout can
+interrupt blocking calls (a signal), which it cannot do in a worker thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from deployments.jobs import PythonJob
+from deployments.policy import RunPolicy
+from flows._runtime import policy_task, record_result, timed_out_state
+from integrations.python_job import extra_sys_path, load_callable, run_script
+
+
+def run_python(job: PythonJob) -> Any:
+    """Import and call the callable (or run the script); its return value is the result."""
+    with extra_sys_path(job.path):
+        if job.callable:
+            return load_callable(job.callable)(**job.kwargs)
+        return run_script(job.script or "")
+
+
+@flow(name="python", log_prints=True)
+def python_flow(job: PythonJob, policy: RunPolicy = RunPolicy()) -> Any:
+    """Run a Python task with its retries and timeout."""
+    state = policy_task(run_python, policy, "python-callable")(job, return_state=True)
+    final = timed_out_state(state)
+    if final is not None:
+        return final
+    result = state.result()
+    record_result(result)
+    return result

@@ -1,0 +1,95 @@
+"""The `shell` task type: a command or script run by prefect-shell.
+
+The shell runs in its own process group (prefect-shell's doing); when the run times out or
+is cancelled the whole group is signalled, and anything still alive after a grace period
+is killed, so no child outlives its run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import signal
+from typing import Any
+
+from prefect import flow
+from prefect.blocks.system import Secret
+from prefect.states import State
+from prefect_shell import ShellOperation
+
+from deployments.jobs import ShellJob
+from deployments.policy import RunPolicy
+from flows._runtime import arecord_result, policy_task, timed_out_state
+from flows.errors import ShellCommandFailed
+
+OUTPUT_TAIL_LINES = 20
+KILL_GRACE_SECONDS = 2.0
+
+
+async def _secret_env(secret_env: dict[str, str]) -> dict[str, str]:
+    values = {}
+    for variable, block_name in secret_env.items():
+        secret = await Secret.aload(block_name)
+        values[variable] = str(secret.get())
+    return values
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def _reap_group(pgid: int) -> None:
+    """SIGKILL the job's process group if anything in it ignored the SIGTERM."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + KILL_GRACE_SECONDS
+    while _group_alive(pgid) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    if _group_alive(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+async def run_shell(job: ShellJob) -> dict[str, Any]:
+    """Run the command; return its exit code and last lines, or raise ShellCommandFailed."""
+    env = {**job.env, **await _secret_env(job.secret_env)}
+    command = job.command or f"exec {shlex.quote(job.shell)} {shlex.quote(job.script or '')}"
+    pgid = None
+    try:
+        async with ShellOperation(
+            commands=[command], shell=job.shell, env=env, working_dir=job.working_dir
+        ) as operation:
+            process = await operation.atrigger()
+            pgid = process.pid
+            try:
+                await process.await_for_completion()
+            except RuntimeError:
+                if process.return_code in (None, 0):
+                    raise
+                output = await process.afetch_result()
+                raise ShellCommandFailed(
+                    job.command or job.script or "", process.return_code, output
+                ) from None
+            tail = (await process.afetch_result())[-OUTPUT_TAIL_LINES:]
+            return {"exit_code": process.return_code, "output_tail": tail}
+    finally:
+        if pgid is not None:
+            await _reap_group(pgid)
+
+
+@flow(name="shell", log_prints=True)
+async def shell_flow(job: ShellJob, policy: RunPolicy = RunPolicy()) -> Any:
+    """Run a shell task with its retries and timeout."""
+    state = await policy_task(run_shell, policy, "shell-command")(job, return_state=True)
+    final: State | None = timed_out_state(state)
+    if final is not None:
+        return final
+    result = await state.aresult()
+    await arecord_result(result)
+    return result

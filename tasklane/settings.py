@@ -1,0 +1,94 @@
+"""Tasklane settings: `config.yaml` in the project directory, overridden by `TASKLANE_*`.
+
+Nested fields use a double underscore in the environment, e.g.
+`TASKLANE_SERVER__PORT=4300` or `TASKLANE_POOL__CONCURRENCY=8`.
+Secrets never live here: they live in Prefect blocks.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "TASKLANE_CONFIG"
+
+
+class ServerSettings(BaseModel):
+    """Where the local Prefect server of `make up` listens."""
+
+    host: str = Field("127.0.0.1", description="Bind address; loopback by default.")
+    port: int = Field(4200, ge=1, le=65535)
+    database: str = Field(
+        "sqlite",
+        description="'sqlite' (a file under home) or a SQLAlchemy URL for PostgreSQL.",
+    )
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class PoolSettings(BaseModel):
+    """The process work pool the catalog deploys to."""
+
+    name: str = "tasklane"
+    concurrency: int = Field(5, ge=1, description="Global limit (the seeds' scheduler.concurrency).")
+    queues: dict[str, int] = Field(
+        default_factory=lambda: {"high": 1, "medium": 2, "low": 3},
+        description="Queue name -> priority (1 is served first).",
+    )
+
+
+class WorkerSettings(BaseModel):
+    """How `make up`'s worker polls; shorter polling costs idle CPU."""
+
+    query_seconds: float = Field(2.0, gt=0)
+    prefetch_seconds: float = Field(15.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """All of Tasklane's non-secret settings."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKLANE_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Field(Path(".tasklane"), description="State directory: database, logs, pids.")
+    catalog: list[Path] = Field(
+        default_factory=lambda: [Path("tasks.yaml"), Path("tasks")],
+        description="Catalog files or directories of *.yaml applied by `make up`.",
+    )
+    timezone: str = Field("UTC", description="Default timezone of schedules.")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    pool: PoolSettings = Field(default_factory=PoolSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get(CONFIG_FILE_ENV, "config.yaml"))
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_file)
+        # Environment beats the file; explicit arguments beat both.
+        return (init_settings, env_settings, yaml_source)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
