@@ -227,7 +227,7 @@ def parse_task(raw: Any, file: str, position: int, base_dir: Path) -> TaskSpec |
         spec = TaskSpec.model_validate({**common, "job": job or JobModel()})
     except ValidationError as exc:
         problems.extend(p for p in _problems_from(exc, file, label) if p.field != "job")
-        return problems
+        return list(dict.fromkeys(problems))  # the same mistake can surface twice (e.g. 'type')
     if problems or job is None:
         return problems
     return spec.model_copy(update={"job": job.with_paths_resolved(base_dir)})

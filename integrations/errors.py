@@ -85,3 +85,42 @@ class RateLimitedError(RemoteServiceError):
 
 class ServiceUnavailableError(RemoteServiceError):
     """5xx after the retries."""
+
+
+# ─── Jira ──────────────────────────────────────────────────────────────────────────────────────
+# Added for integrations/jira.py. Every class here is a RemoteServiceError, so callers that only
+# know the generic hierarchy above still catch them.
+
+
+class JiraQueryError(RemoteServiceError):
+    """400: Jira rejected a JQL query or a request parameter (its errorMessages are in the message)."""
+
+
+class JiraUnreachableError(RemoteServiceError):
+    """No HTTP response from Jira (connection refused, DNS, TLS, timeout) after the retries."""
+
+
+class JiraResponseError(RemoteServiceError):
+    """Jira answered 2xx but the body is not the shape its REST API documents."""
+
+
+# --- Confluence / Mattermost ------------------------------------------------------------------
+#
+#   RemoteServiceError
+#   ├── NotFoundError
+#   │   └── TableNotFoundError        the page exists but no table matches the locator
+#   └── ServiceUnreachableError       no response at all (refused, DNS, timeout) after the retries
+#   IntegrationError
+#   └── TableShapeError               the rows do not fit the table (unknown column, merged cells...)
+
+
+class TableNotFoundError(NotFoundError):
+    """The Confluence page exists but holds no table matching the locator."""
+
+
+class ServiceUnreachableError(RemoteServiceError):
+    """No response from Confluence or Mattermost (connection refused, DNS, timeout) after the retries."""
+
+
+class TableShapeError(IntegrationError):
+    """Rows cannot be read from or written into a table as asked (unknown column, merged cells...)."""

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         description="Catalog files or directories of *.yaml applied by `make up`.",
     )
     timezone: str = Field("UTC", description="Default timezone of schedules.")
+    project: str = Field(
+        "default", description="Catalog project: apply only adds, changes and prunes its own tasks."
+    )
     server: ServerSettings = Field(default_factory=ServerSettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)

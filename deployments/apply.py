@@ -1,0 +1,216 @@
+"""Sync a validated catalog to the Prefect server: one deployment per task.
+
+`plan` compares what the catalog wants with what the server holds; `apply` carries the
+plan out. Tasklane marks its deployments with the `tasklane` tag and the catalog's project
+tag, so re-applying updates them in place and a task that left the catalog loses its
+deployment, while deployments made by anyone else are never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect.flows import load_flow_from_entrypoint
+from prefect.utilities.callables import parameter_schema
+
+from deployments.catalog import Catalog, TaskSpec
+
+TASKLANE_TAG = "tasklane"
+PROJECT_TAG_PREFIX = "tasklane-project:"
+VERSION_PREFIX = "tasklane-"
+
+Action = Literal["create", "update", "delete", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how the catalog is deployed."""
+
+    work_pool: str
+    timezone: str
+    project: str = "default"
+
+    @property
+    def project_tag(self) -> str:
+        return f"{PROJECT_TAG_PREFIX}{self.project}"
+
+
+@dataclass
+class DesiredDeployment:
+    """What one task becomes on the server."""
+
+    task: TaskSpec
+    flow_name: str
+    name: str
+    entrypoint: str
+    description: str
+    tags: list[str]
+    parameters: dict[str, Any]
+    work_pool_name: str
+    work_queue_name: str
+    schedules: list[DeploymentScheduleCreate]
+    paused: bool
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        self.version = VERSION_PREFIX + self.fingerprint()
+
+    def fingerprint(self) -> str:
+        """A hash of everything Tasklane sets, so an unchanged task is left alone."""
+        payload = {
+            "flow": self.flow_name,
+            "entrypoint": self.entrypoint,
+            "description": self.description,
+            "tags": sorted(self.tags),
+            "parameters": self.parameters,
+            "pool": self.work_pool_name,
+            "queue": self.work_queue_name,
+            "schedules": [s.model_dump(mode="json") for s in self.schedules],
+        }
+        canonical = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Change:
+    action: Action
+    task: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        symbol = {"create": "+", "update": "~", "delete": "-", "unchanged": "="}[self.action]
+        return f"{symbol} {self.task}" + (f"  ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    desired: dict[str, DesiredDeployment] = field(default_factory=dict)
+    existing: dict[str, DeploymentResponse] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.action != "unchanged"]
+
+
+def task_tags(task: TaskSpec, target: Target) -> list[str]:
+    tags = [
+        TASKLANE_TAG,
+        target.project_tag,
+        f"type:{task.type}",
+        f"group:{task.group}",
+        f"priority:{task.priority.value}",
+    ]
+    if task.owner:
+        tags.append(f"owner:{task.owner}")
+    return tags + [t for t in task.tags if t not in tags]
+
+
+def desired_deployment(task: TaskSpec, target: Target) -> DesiredDeployment:
+    """The deployment a task becomes: its flow, queue, parameters, schedules and tags."""
+    task_type = task.task_type
+    schedules: list[DeploymentScheduleCreate] = []
+    for spec in task.schedule:
+        compiled = spec.to_prefect(target.timezone, active=task.enabled)
+        schedules.extend(compiled if isinstance(compiled, list) else [compiled])
+    return DesiredDeployment(
+        task=task,
+        flow_name=task_type.flow_name,
+        name=task.name,
+        entrypoint=task_type.entrypoint,
+        description=task.description,
+        tags=task_tags(task, target),
+        parameters={
+            "job": task.job.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "policy": task.run_policy().model_dump(mode="json"),
+        },
+        work_pool_name=target.work_pool,
+        work_queue_name=task.priority.queue,
+        schedules=schedules,
+        paused=not task.enabled,
+    )
+
+
+async def read_task_deployments(client: PrefectClient, target: Target) -> dict[str, DeploymentResponse]:
+    """Tasklane's deployments of this project on the server, by task name."""
+    found: dict[str, DeploymentResponse] = {}
+    offset = 0
+    while True:
+        page = await client.read_deployments(
+            deployment_filter=DeploymentFilter(
+                tags=DeploymentFilterTags(all_=[TASKLANE_TAG, target.project_tag])
+            ),
+            limit=200,
+            offset=offset,
+        )
+        for deployment in page:
+            found[deployment.name] = deployment
+        if len(page) < 200:
+            return found
+        offset += 200
+
+
+async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune: bool = True) -> Plan:
+    """What `apply` would change, without changing anything."""
+    result = Plan(existing=await read_task_deployments(client, target))
+    for task in catalog.tasks:
+        desired = desired_deployment(task, target)
+        result.desired[task.name] = desired
+        current = result.existing.get(task.name)
+        if current is None:
+            result.changes.append(
+                Change("create", task.name, f"{task.type}, queue {desired.work_queue_name}")
+            )
+            continue
+        reasons = []
+        if current.version != desired.version:
+            reasons.append("definition changed")
+        if bool(current.paused) != desired.paused:
+            reasons.append("disabled" if desired.paused else "enabled")
+        if reasons:
+            result.changes.append(Change("update", task.name, ", ".join(reasons)))
+        else:
+            result.changes.append(Change("unchanged", task.name))
+    if prune:
+        for name in sorted(set(result.existing) - set(result.desired)):
+            result.changes.append(Change("delete", name, "no longer in the catalog"))
+    return result
+
+
+async def push_deployment(client: PrefectClient, desired: DesiredDeployment) -> None:
+    """Create or update (upsert by flow and name) one deployment."""
+    flow = load_flow_from_entrypoint(desired.entrypoint)
+    flow_id = await client.create_flow_from_name(desired.flow_name)
+    await client.create_deployment(
+        flow_id=flow_id,
+        name=desired.name,
+        version=desired.version,
+        entrypoint=desired.entrypoint,
+        description=desired.description,
+        tags=desired.tags,
+        parameters=desired.parameters,
+        parameter_openapi_schema=parameter_schema(flow.fn).model_dump_for_openapi(),
+        enforce_parameter_schema=True,
+        work_pool_name=desired.work_pool_name,
+        work_queue_name=desired.work_queue_name,
+        schedules=desired.schedules,
+        paused=desired.paused,
+    )
+
+
+async def apply(client: PrefectClient, catalog: Catalog, target: Target, *, prune: bool = True) -> Plan:
+    """Make the server hold exactly the catalog's tasks; return what was changed."""
+    result = await plan(client, catalog, target, prune=prune)
+    for change in result.pending:
+        if change.action == "delete":
+            await client.delete_deployment(result.existing[change.task].id)
+        else:
+            await push_deployment(client, result.desired[change.task])
+    return result

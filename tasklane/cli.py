@@ -1,0 +1,297 @@
+"""`tasklane`: validate and apply the task catalog, list, show and run tasks, run the stack.
+
+It talks to the Prefect server that Prefect's own settings name (PREFECT_API_URL, the
+project's prefect.toml written by `tasklane up`, or the active profile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from deployments.apply import Target
+from deployments.catalog import Catalog, load_catalog
+from deployments.errors import DeploymentsError
+from deployments.pool import PoolSpec
+from tasklane.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Tasklane: a task catalog on Prefect 3.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Catalog files or directories (default: the settings' catalog)."),
+]
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; turn the errors a user can act on into one clear line."""
+    try:
+        return asyncio.run(coro)
+    except DeploymentsError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        from prefect.settings import PREFECT_API_URL
+
+        err.print(
+            f"[red]error:[/red] cannot reach the Prefect server at {PREFECT_API_URL.value()} ({exc}); "
+            "is `make up` running?",
+            highlight=False,
+        )
+        raise typer.Exit(3) from None
+
+
+def _target(settings: Settings) -> Target:
+    return Target(work_pool=settings.pool.name, timezone=settings.timezone, project=settings.project)
+
+
+def _pool(settings: Settings) -> PoolSpec:
+    return PoolSpec(settings.pool.name, settings.pool.concurrency, dict(settings.pool.queues))
+
+
+def _load(paths: list[Path] | None, settings: Settings) -> Catalog:
+    try:
+        if paths:
+            return load_catalog(paths, required=True)
+        return load_catalog(list(settings.catalog), required=False)
+    except DeploymentsError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _client():
+    from prefect.client.orchestration import get_client
+
+    return get_client()
+
+
+@app.command()
+def validate(paths: PathsArg = None) -> None:
+    """Check the catalog; print every problem with its file, task and field."""
+    catalog = _load(paths, get_settings())
+    console.print(f"ok: {len(catalog.tasks)} tasks in {len(catalog.files)} files")
+
+
+@app.command(name="apply")
+def apply_command(
+    paths: PathsArg = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan, change nothing.")] = False,
+    prune: Annotated[bool, typer.Option(help="Delete deployments of tasks no longer in the catalog.")] = True,
+) -> None:
+    """Create, update and remove deployments so the server holds exactly the catalog."""
+    settings = get_settings()
+    catalog = _load(paths, settings)
+
+    async def go():
+        from deployments.apply import apply, plan
+        from deployments.pool import ensure_work_pool
+
+        async with _client() as client:
+            if dry_run:
+                return [], await plan(client, catalog, _target(settings), prune=prune)
+            pool_changes = await ensure_work_pool(client, _pool(settings))
+            return pool_changes, await apply(client, catalog, _target(settings), prune=prune)
+
+    pool_changes, result = _run(go())
+    for line in pool_changes:
+        console.print(f"~ {line}")
+    for change in result.changes:
+        if change.action != "unchanged":
+            console.print(str(change), highlight=False)
+    counts = {
+        a: sum(c.action == a for c in result.changes) for a in ("create", "update", "delete", "unchanged")
+    }
+    verb = "would change" if dry_run else "applied"
+    console.print(
+        f"{verb}: {counts['create']} created, {counts['update']} updated, "
+        f"{counts['delete']} deleted, {counts['unchanged']} unchanged"
+    )
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S %Z") if value else "-"
+
+
+@app.command(name="list")
+def list_command() -> None:
+    """Tasks on the server: type, group, priority, schedule, next run, last state."""
+    settings = get_settings()
+
+    async def go():
+        from deployments.operations import list_tasks
+
+        async with _client() as client:
+            return await list_tasks(client, _target(settings))
+
+    rows = _run(go())
+    table = Table("name", "type", "group", "priority", "schedule", "next run", "last state")
+    for row in rows:
+        table.add_row(
+            row.name + ("" if row.enabled else " (disabled)"),
+            row.type or "-",
+            row.group or "-",
+            row.priority or "-",
+            row.schedule,
+            _when(row.next_run),
+            row.last_state or "-",
+        )
+    console.print(table)
+
+
+@app.command()
+def show(name: str) -> None:
+    """One task: its deployment, parameters, schedules and recent runs."""
+
+    async def go():
+        from deployments.operations import show_task
+
+        async with _client() as client:
+            return await show_task(client, name)
+
+    detail = _run(go())
+    row, deployment = detail.row, detail.deployment
+    console.print(f"[bold]{row.name}[/bold]  ({row.type}, group {row.group}, priority {row.priority})")
+    if deployment.description:
+        console.print(deployment.description)
+    console.print(f"deployment: {deployment.id}  queue: {deployment.work_queue_name}  enabled: {row.enabled}")
+    console.print(f"schedule: {row.schedule}   next run: {_when(row.next_run)}")
+    console.print("parameters:")
+    console.print(yaml.safe_dump(deployment.parameters, sort_keys=False).rstrip(), highlight=False)
+    if detail.recent_runs:
+        table = Table("run", "state", "started", "duration")
+        for run in detail.recent_runs:
+            table.add_row(
+                str(run.id),
+                run.state_name or "-",
+                _when(run.start_time),
+                f"{run.total_run_time.total_seconds():.1f}s",
+            )
+        console.print(table)
+
+
+def _parse_params(params: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in params:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            err.print(f"[red]error:[/red] --param {item!r} is not KEY=VALUE")
+            raise typer.Exit(2)
+        overrides[key] = yaml.safe_load(raw) if raw else ""
+    return overrides
+
+
+@app.command()
+def run(
+    name: str,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE (YAML value).")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Stream the logs; exit with the run's outcome.")
+    ] = False,
+) -> None:
+    """Run a task now (alone: its dependencies are not involved)."""
+    overrides = _parse_params(param or [])
+
+    async def go():
+        from deployments.operations import follow_run, run_task
+
+        async with _client() as client:
+            flow_run = await run_task(client, name, overrides)
+            console.print(f"created run {flow_run.name} ({flow_run.id})", highlight=False)
+            if not wait:
+                return flow_run
+
+            def show_log(log) -> None:
+                stamp = log.timestamp.strftime("%H:%M:%S")
+                console.print(f"{stamp} {log.message}", highlight=False, markup=False)
+
+            return await follow_run(client, flow_run.id, on_log=show_log)
+
+    flow_run = _run(go())
+    if wait:
+        state = flow_run.state
+        console.print(f"{name}: {state.name if state else '?'} {state.message or '' if state else ''}")
+        raise typer.Exit(0 if state and state.is_completed() else 1)
+
+
+@app.command()
+def types() -> None:
+    """The installed task types (built-in and from plugins)."""
+    from deployments.task_types import registered_task_types
+
+    for task_type in registered_task_types().values():
+        fields = ", ".join(task_type.job_model.model_fields)
+        console.print(f"[bold]{task_type.name}[/bold]: {task_type.description}  ({fields})")
+
+
+@app.command()
+def up(
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Start no worker.")] = False,
+) -> None:
+    """Start the local stack: server, pool, blocks, catalog, worker. Ctrl-C stops it all."""
+    from tasklane import stack as stack_mod
+    from tasklane.up import bring_up
+
+    settings = get_settings()
+    running = stack_mod.running_supervisor(settings.home)
+    if running:
+        err.print(f"[red]error:[/red] a stack is already running (pid {running}); `make down` first")
+        raise typer.Exit(2)
+    the_stack = stack_mod.Stack(settings.home)
+    stopping = False
+
+    def stop(signum, _frame) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        bring_up(settings, the_stack, console, start_worker=not no_worker)
+        console.print("Ctrl-C or `make down` stops everything.")
+        while True:
+            for managed in the_stack.processes:
+                if managed.process.poll() is not None:
+                    err.print(f"[red]{managed.name} exited ({managed.process.returncode}); see {managed.log}")
+                    raise typer.Exit(1)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    except stack_mod.StackError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        the_stack.stop()
+        console.print("stopped.")
+
+
+@app.command()
+def down() -> None:
+    """Stop what `tasklane up` started (from any terminal)."""
+    from tasklane.stack import stop_recorded
+
+    stopped = stop_recorded(get_settings().home)
+    console.print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

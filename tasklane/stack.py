@@ -1,0 +1,293 @@
+"""The local stack of `make up`: a Prefect server, the work pool, blocks and a worker.
+
+Every process is started in its own session so that stopping it stops its whole process
+tree (a worker's flow-run processes and their shell jobs included), and its pid is written
+under `<home>/run/` so that `tasklane down` from another terminal stops exactly what
+`tasklane up` started and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+STOP_GRACE_SECONDS = 8.0
+SERVER_READY_SECONDS = 90.0
+
+
+class StackError(Exception):
+    """A process of the stack failed to start or to stop."""
+
+
+@dataclass
+class Managed:
+    """A process the stack started, in its own session (pgid == pid)."""
+
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@dataclass
+class Stack:
+    """The processes of one `tasklane up`, stopped in reverse order of starting."""
+
+    home: Path
+    processes: list[Managed] = field(default_factory=list)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "run" / "stack.json"
+
+    def record(self) -> None:
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        data = {"supervisor": os.getpid(), "processes": {m.name: m.pid for m in self.processes}}
+        self.pid_file.write_text(json.dumps(data))
+
+    def stop(self) -> None:
+        for managed in reversed(self.processes):
+            stop_process_tree(managed.pid)
+        self.processes.clear()
+        self.pid_file.unlink(missing_ok=True)
+
+
+def prefect_env(api_url: str, home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every Prefect process of the stack."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PREFECT_API_URL": api_url,
+            "PREFECT_HOME": str((home / "prefect").resolve()),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOCAL_STORAGE_PATH": str((home / "results").resolve()),
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def _start(name: str, argv: list[str], env: dict[str, str], home: Path) -> Managed:
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log.close()
+    return Managed(name, process, log_path)
+
+
+def database_url(home: Path, database: str) -> str:
+    if database == "sqlite":
+        return f"sqlite+aiosqlite:///{(home / 'prefect.db').resolve()}"
+    return database
+
+
+def start_server(home: Path, host: str, port: int, *, database: str = "sqlite", ui: bool = True) -> Managed:
+    """Start `prefect server start` and wait until it answers /api/health."""
+    home.mkdir(parents=True, exist_ok=True)
+    api_url = f"http://{host}:{port}/api"
+    env = prefect_env(
+        api_url,
+        home,
+        {
+            "PREFECT_API_DATABASE_CONNECTION_URL": database_url(home, database),
+            "PREFECT_UI_ENABLED": "true" if ui else "false",
+            "PREFECT_UI_API_URL": api_url,
+        },
+    )
+    managed = _start(
+        "server", [_bin("prefect"), "server", "start", "--host", host, "--port", str(port)], env, home
+    )
+    wait_for_health(api_url, managed)
+    return managed
+
+
+def wait_for_health(
+    api_url: str, managed: Managed | None = None, timeout: float = SERVER_READY_SECONDS
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if managed is not None and managed.process.poll() is not None:
+            tail = managed.log.read_text(errors="replace")[-2000:]
+            raise StackError(f"the Prefect server exited with {managed.process.returncode}:\n{tail}")
+        try:
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise StackError(f"the Prefect server at {api_url} did not answer /health within {timeout:g} s")
+
+
+def start_worker(
+    home: Path,
+    api_url: str,
+    pool: str,
+    *,
+    name: str = "worker",
+    query_seconds: float = 2.0,
+    prefetch_seconds: float = 15.0,
+    limit: int | None = None,
+) -> Managed:
+    """Start a process worker on `pool`."""
+    env = prefect_env(api_url, home, {"PREFECT_WORKER_QUERY_SECONDS": str(query_seconds)})
+    argv = [
+        _bin("prefect"),
+        "worker",
+        "start",
+        "--pool",
+        pool,
+        "--type",
+        "process",
+        "--name",
+        name,
+        "--prefetch-seconds",
+        str(prefetch_seconds),
+    ]
+    if limit is not None:
+        argv += ["--limit", str(limit)]
+    return _start(name, argv, env, home)
+
+
+def register_blocks(home: Path, api_url: str) -> None:
+    """`prefect block register -m blocks` against the stack's server."""
+    result = subprocess.run(
+        [_bin("prefect"), "block", "register", "-m", "blocks"],
+        env=prefect_env(api_url, home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise StackError(f"registering blocks failed:\n{result.stdout}\n{result.stderr}")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid` (Linux /proc), children first-level before deeper."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, frontier = [], [pid]
+    while frontier:
+        nxt = []
+        for parent in frontier:
+            nxt.extend(children.get(parent, []))
+        found.extend(nxt)
+        frontier = nxt
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _signal_all(pids: Iterable[int], sig: int) -> None:
+    for pid in pids:
+        for send in (lambda p: os.killpg(p, sig), lambda p: os.kill(p, sig)):
+            try:
+                send(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def stop_process_tree(pid: int, grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM a process, its group and every descendant; SIGKILL what is left after `grace`.
+
+    Descendants are collected before signalling because shell jobs run in sessions of their
+    own and would otherwise be orphaned when their parent exits.
+    """
+    tree = [pid, *descendants(pid)]
+    _signal_all(tree, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        tree = [p for p in set(tree) | set(d for p in tree if _alive(p) for d in descendants(p)) if _alive(p)]
+        if not tree:
+            break
+        time.sleep(0.1)
+    if tree:
+        _signal_all(tree, signal.SIGKILL)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def stop_recorded(home: Path) -> list[str]:
+    """Stop what a `tasklane up` recorded under `home` (used by `tasklane down`)."""
+    pid_file = home / "run" / "stack.json"
+    if not pid_file.exists():
+        return []
+    data = json.loads(pid_file.read_text())
+    stopped = []
+    supervisor = data.get("supervisor")
+    if supervisor and supervisor != os.getpid() and _alive(supervisor):
+        os.kill(supervisor, signal.SIGTERM)  # it stops its children itself
+        deadline = time.monotonic() + STOP_GRACE_SECONDS * 2
+        while _alive(supervisor) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stopped.append(f"tasklane up (pid {supervisor})")
+    for name, pid in reversed(list(data.get("processes", {}).items())):
+        if _alive(pid):
+            stop_process_tree(pid)
+            stopped.append(f"{name} (pid {pid})")
+    pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def running_supervisor(home: Path) -> int | None:
+    """The pid of a live `tasklane up` recorded under `home`, if any."""
+    pid_file = home / "run" / "stack.json"
+    if not pid_file.exists():
+        return None
+    try:
+        pid = json.loads(pid_file.read_text()).get("supervisor")
+    except (OSError, ValueError):
+        return None
+    return pid if pid and pid != os.getpid() and _alive(pid) else None
+
+
+def server_answers(api_url: str) -> bool:
+    try:
+        return httpx.get(f"{api_url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
