@@ -7,10 +7,10 @@ is killed, so no child outlives its run.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import signal
+import time
 from typing import Any
 
 from prefect import flow
@@ -43,12 +43,15 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-async def _reap_group(pgid: int) -> None:
-    """SIGKILL the job's process group if anything in it ignored the SIGTERM."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + KILL_GRACE_SECONDS
-    while _group_alive(pgid) and loop.time() < deadline:
-        await asyncio.sleep(0.05)
+def _reap_group(pgid: int) -> None:
+    """SIGKILL the job's process group if anything in it ignored the SIGTERM.
+
+    Synchronous on purpose: it runs while a timeout or cancellation unwinds, when every
+    await in the cancelled scope would raise at once instead of waiting.
+    """
+    deadline = time.monotonic() + KILL_GRACE_SECONDS
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     if _group_alive(pgid):
         try:
             os.killpg(pgid, signal.SIGKILL)
@@ -80,7 +83,7 @@ async def run_shell(job: ShellJob) -> dict[str, Any]:
             return {"exit_code": process.return_code, "output_tail": tail}
     finally:
         if pgid is not None:
-            await _reap_group(pgid)
+            _reap_group(pgid)
 
 
 @flow(name="shell", log_prints=True)

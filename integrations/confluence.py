@@ -311,7 +311,8 @@ class _TableSpan:
     heading: str | None
     end: int = -1
     rows: list[_Row] = field(default_factory=list)
-    tbody_close: int | None = None  # where the last </tbody> starts: appended rows go there
+    tbody_open: int | None = None  # where the last <tbody> starts
+    tbody_close: int | None = None  # where the last </tbody> starts
 
     def header_texts(self) -> list[str]:
         return [cell.text for cell in self.rows[0].cells] if self.rows else []
@@ -389,9 +390,12 @@ def _scan(body: str) -> list[_TableSpan]:
                 open_tables.pop()
         elif table is None:
             continue
-        elif name == "tbody" and closing:
-            close_row(table, start, start)
-            table.tbody_close = start
+        elif name == "tbody":
+            if closing:
+                close_row(table, start, start)
+                table.tbody_close = start
+            else:
+                table.tbody_open = start
         elif name == "tr":
             if not closing:
                 close_row(table, start, start)  # an unclosed previous row ends here
@@ -551,9 +555,11 @@ def _apply_edits(body: str, edits: list[tuple[int, int, str]]) -> str:
 
 
 def _append_position(table: _TableSpan) -> int:
-    if table.tbody_close is not None:
-        return table.tbody_close
-    return table.rows[-1].end
+    """Right after the last row, unless that row is not in the (last) body: then into the body."""
+    last = table.rows[-1]
+    if table.tbody_close is not None and table.tbody_open is not None and last.start < table.tbody_open:
+        return table.tbody_close  # e.g. only a <thead> row so far and an empty <tbody>
+    return last.end
 
 
 def upsert_table(
@@ -606,7 +612,9 @@ def upsert_table(
     for number, row in enumerate(checked, start=1):
         key = _normalize(row.get(key_column, ""))
         if not key:
-            raise TableShapeError(f"{where}: row {number} to write has no value for key column {key_column!r}")
+            raise TableShapeError(
+                f"{where}: row {number} to write has no value for key column {key_column!r}"
+            )
         matches = [i for i, values in enumerate(current) if _normalize(values[key_index]) == key]
         if matches:
             touched = False
@@ -718,7 +726,9 @@ class ConfluencePages:
         self.conflict_backoff = conflict_backoff
         base = client.url.rstrip("/")
         # Cloud serves the REST v1 content resource below /wiki; Server at the context root.
-        self._api = "wiki/rest/api" if getattr(client, "cloud", False) and not base.endswith("/wiki") else "rest/api"
+        self._api = (
+            "wiki/rest/api" if getattr(client, "cloud", False) and not base.endswith("/wiki") else "rest/api"
+        )
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -817,7 +827,9 @@ class ConfluencePages:
         page = self.read_page(page_id)
         return read_table(page.body, table, where=self._where(page))
 
-    def read_rows(self, page_id: str | int, table: TableLocator | str | Sequence[str]) -> list[dict[str, str]]:
+    def read_rows(
+        self, page_id: str | int, table: TableLocator | str | Sequence[str]
+    ) -> list[dict[str, str]]:
         """Rows of one table of a page as records keyed by its header cells.
 
         Examples:

@@ -92,7 +92,10 @@ def test_directory_of_files_and_duplicate_across_files(tmp_path: Path) -> None:
             "{name: x, type: shell, command: ls, schedule: {cron: '0 */6 * *'}}",
             "field 'schedule.0.cron': cron '0 */6 * *' has 4 fields, needs 5",
         ),
-        ("{name: x, type: shell, command: ls, comand: ls}", "task 'x': field 'comand': is not a field of a shell task"),
+        (
+            "{name: x, type: shell, command: ls, comand: ls}",
+            "task 'x': field 'comand': is not a field of a shell task",
+        ),
         ("{name: x, type: shell, command: ls, priority: urgent}", "field 'priority': Input should be 'HIGH'"),
         ("{name: x, type: python, callable: nocolon}", "is not 'module:function'"),
         ("{name: 'bad name', type: shell, command: ls}", "is not a task name"),
@@ -111,12 +114,16 @@ def test_each_mistake_is_named(tmp_path: Path, task_yaml: str, expected: str) ->
 @pytest.mark.parametrize(
     ("task_yaml", "field"),
     [
-        ("{name: x, type: http, url: 'https://a.example', headers: {Authorization: 'Bearer abcdefghij'}}",
-         "headers.Authorization"),
+        (
+            "{name: x, type: http, url: 'https://a.example', headers: {Authorization: 'Bearer abcdefghij'}}",
+            "headers.Authorization",
+        ),
         ("{name: x, type: shell, command: ls, env: {DB_PASSWORD: hunter2}}", "env.DB_PASSWORD"),
         ("{name: x, type: python, callable: 'a:b', kwargs: {api_key: 'k-123456789'}}", "kwargs.api_key"),
-        ("{name: x, type: http, url: 'https://a.example', headers: {X-Auth: 'Token abcdefghijk'}}",
-         "headers.X-Auth"),
+        (
+            "{name: x, type: http, url: 'https://a.example', headers: {X-Auth: 'Token abcdefghijk'}}",
+            "headers.X-Auth",
+        ),
     ],
 )
 def test_secret_looking_literals_are_refused(tmp_path: Path, task_yaml: str, field: str) -> None:

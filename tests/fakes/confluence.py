@@ -143,7 +143,9 @@ class FakeConfluence:
         with self.lock:
             return self.pages[page_id].version
 
-    def edit_as_other_user(self, page_id: str, transform: Callable[[str], str], *, user: str = "alice") -> None:
+    def edit_as_other_user(
+        self, page_id: str, transform: Callable[[str], str], *, user: str = "alice"
+    ) -> None:
         """Save a new version of a page now, as someone else would in the editor."""
         with self.lock:
             page = self.pages[page_id]
@@ -152,7 +154,9 @@ class FakeConfluence:
             page.last_editor = user
             page.history.append((page.version, user, page.body))
 
-    def edit_before_next_put(self, page_id: str, transform: Callable[[str], str], *, user: str = "alice") -> None:
+    def edit_before_next_put(
+        self, page_id: str, transform: Callable[[str], str], *, user: str = "alice"
+    ) -> None:
         """Let another user save just before the next PUT is judged: that PUT then meets a 409."""
         self._before_put.append(lambda: self.edit_as_other_user(page_id, transform, user=user))
 
@@ -238,7 +242,12 @@ class FakeConfluence:
         if "body.storage" in expand:
             data["body"] = {
                 "storage": {"value": page.body, "representation": "storage", "_expandable": {"content": ""}},
-                "_expandable": {"view": "", "export_view": "", "styled_view": "", "anonymous_export_view": ""},
+                "_expandable": {
+                    "view": "",
+                    "export_view": "",
+                    "styled_view": "",
+                    "anonymous_export_view": "",
+                },
             }
         return data
 
@@ -255,7 +264,9 @@ class FakeConfluence:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                 if fault.status == 429:
                     response: Response = JSONResponse(
-                        {"message": "Rate limit exceeded", "statusCode": 429}, status_code=429, headers=headers
+                        {"message": "Rate limit exceeded", "statusCode": 429},
+                        status_code=429,
+                        headers=headers,
                     )
                 else:
                     response = Response(
@@ -332,11 +343,13 @@ class FakeConfluence:
                 title = data["title"]
             except (ValueError, KeyError, TypeError):
                 return JSONResponse(
-                    _error_body(400, "Could not read the content: version.number and title are required", "Bad"),
+                    _error_body(
+                        400, "Could not read the content: version.number and title are required", "Bad"
+                    ),
                     status_code=400,
                 )
             with fake.lock:
-                while fake._before_put:
+                if fake._before_put:  # one edit per PUT
                     fake._before_put.popleft()()
                 page = fake.pages.get(page_id)
                 if page is None:
@@ -355,7 +368,8 @@ class FakeConfluence:
                     problem = storage_problem(storage)
                     if problem:
                         return JSONResponse(
-                            _error_body(400, f"Error parsing xhtml: {problem}", "Bad Request"), status_code=400
+                            _error_body(400, f"Error parsing xhtml: {problem}", "Bad Request"),
+                            status_code=400,
                         )
                     page.body = storage
                 page.title = title
@@ -364,7 +378,9 @@ class FakeConfluence:
                 page.history.append((number, page.last_editor, page.body))
                 if fake._lose_put_answers > 0:
                     fake._lose_put_answers -= 1
-                    return Response("<html><body>Bad Gateway</body></html>", status_code=503, media_type="text/html")
+                    return Response(
+                        "<html><body>Bad Gateway</body></html>", status_code=503, media_type="text/html"
+                    )
                 base = str(request.base_url).rstrip("/")
                 return JSONResponse(fake._content_json(page, base, {"body.storage", "version"}))
 
