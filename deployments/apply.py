@@ -57,6 +57,7 @@ class DesiredDeployment:
     work_queue_name: str
     schedules: list[DeploymentScheduleCreate]
     paused: bool
+    timezone: str
     version: str = ""
 
     def __post_init__(self) -> None:
@@ -72,7 +73,10 @@ class DesiredDeployment:
             "parameters": self.parameters,
             "pool": self.work_pool_name,
             "queue": self.work_queue_name,
-            "schedules": [s.model_dump(mode="json") for s in self.schedules],
+            # The specs, not the compiled schedules: an interval's compiled anchor may be "now".
+            "schedules": [s.model_dump(mode="json") for s in self.task.schedule],
+            "timezone": self.timezone,
+            "enabled": self.task.enabled,
         }
         canonical = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -135,6 +139,7 @@ def desired_deployment(task: TaskSpec, target: Target) -> DesiredDeployment:
         work_queue_name=task.priority.queue,
         schedules=schedules,
         paused=not task.enabled,
+        timezone=target.timezone,
     )
 
 

@@ -38,10 +38,12 @@ class Problem:
 class CatalogError(DeploymentsError):
     """The catalog is invalid; nothing was applied."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(
+        self, problems: list[Problem], where: str = "the catalog", outcome: str = "nothing was applied"
+    ):
         self.problems = list(problems)
         count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in the catalog; nothing was applied"
+        head = f"{count} problem{'s' if count != 1 else ''} in {where}; {outcome}"
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
 
 

@@ -6,6 +6,7 @@ The CLI calls these, and so will the REST API: one implementation of each operat
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -154,10 +155,24 @@ async def show_task(client: PrefectClient, name: str, target: Target | None = No
     )
 
 
+def set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
+    """`kwargs.obj` = value sets target["kwargs"]["obj"], creating mappings on the way."""
+    *parents, last = dotted.split(".")
+    for key in parents:
+        child = target.get(key)
+        target[key] = child = dict(child) if isinstance(child, dict) else {}
+        target = child
+    target[last] = value
+
+
 def merged_job(deployment: DeploymentResponse, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The deployment's job parameters with `--param` overrides, validated by the type's model."""
-    job = dict(deployment.parameters.get("job", {}))
-    job.update(overrides)
+    """The deployment's job parameters with `--param` overrides, validated by the type's model.
+
+    Keys are the job's fields, dotted for nested ones: `command=...`, `kwargs.days=7`.
+    """
+    job = json.loads(json.dumps(deployment.parameters.get("job", {})))  # a deep copy
+    for key, value in overrides.items():
+        set_path(job, key, value)
     task_type = registered_task_types().get(tag_value(deployment.tags, "type") or "")
     if task_type is not None:
         try:
@@ -172,7 +187,7 @@ def merged_job(deployment: DeploymentResponse, overrides: dict[str, Any]) -> dic
                 )
                 for e in exc.errors()
             ]
-            raise CatalogError(problems) from None
+            raise CatalogError(problems, where="--param", outcome="nothing was run") from None
     return job
 
 

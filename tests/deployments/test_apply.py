@@ -1,0 +1,141 @@
+"""`apply` on a real Prefect server: create, leave alone, update, prune, refuse bad input."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from deployments.apply import Target, apply, plan, read_task_deployments
+from deployments.catalog import load_catalog
+from deployments.errors import CatalogError
+from tests.conftest import TEST_POOL, run
+
+CATALOG = """
+tasks:
+  - name: {p}-echo
+    type: shell
+    command: echo hi
+    schedule: {{every: 1h}}
+    priority: HIGH
+    group: g1
+    owner: alice
+    tags: [nightly]
+    timeout_seconds: 30
+    retry: {{max_retries: 2, retry_delay: 5, backoff_factor: 3}}
+  - name: {p}-ping
+    type: http
+    url: https://status.example.com/ping
+    schedule: [{{cron: "0 2 * * *", timezone: Europe/Berlin}}, {{cron: "30 14 * * 1-5"}}]
+  - name: {p}-off
+    type: python
+    callable: "mod:fn"
+    enabled: false
+    schedule: {{cron: "*/5 * * * *"}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _pool(work_pool: str) -> None:
+    """Apply needs the work pool; every test here uses the session's server."""
+
+
+def catalog_file(tmp_path: Path, project: str, text: str = CATALOG) -> Path:
+    path = tmp_path / "tasks.yaml"
+    path.write_text(textwrap.dedent(text.format(p=project)))
+    return path
+
+
+def apply_file(path: Path, target: Target):
+    from prefect.client.orchestration import get_client
+
+    async def go():
+        async with get_client() as client:
+            return await apply(client, load_catalog([path]), target)
+
+    return run(go())
+
+
+def server_deployments(target: Target):
+    from prefect.client.orchestration import get_client
+
+    async def go():
+        async with get_client() as client:
+            return await read_task_deployments(client, target)
+
+    return run(go())
+
+
+def test_apply_creates_then_changes_nothing_then_updates_and_prunes(tmp_path: Path, project: str) -> None:
+    target = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
+    path = catalog_file(tmp_path, project)
+
+    first = apply_file(path, target)
+    assert [c.action for c in first.changes] == ["create"] * 3
+    deployments = server_deployments(target)
+    echo = deployments[f"{project}-echo"]
+    assert echo.work_queue_name == "high" and echo.work_pool_name == TEST_POOL
+    assert {"tasklane", "type:shell", "group:g1", "owner:alice", "priority:HIGH", "nightly"} <= set(echo.tags)
+    assert echo.parameters["job"]["command"] == "echo hi"
+    assert echo.parameters["policy"] == {
+        "retries": 2, "retry_delays": [5.0, 15.0], "retry_jitter_factor": None, "timeout_seconds": 30.0
+    }
+    assert echo.entrypoint == "flows.shell.shell_flow"
+    ping = deployments[f"{project}-ping"]
+    assert len(ping.schedules) == 2 and ping.work_queue_name == "medium"
+    assert {s.schedule.timezone for s in ping.schedules} == {"Europe/Berlin", "UTC"}
+    off = deployments[f"{project}-off"]
+    assert off.paused and all(not s.active for s in off.schedules)
+
+    second = apply_file(path, target)
+    assert [c.action for c in second.changes] == ["unchanged"] * 3
+    assert server_deployments(target)[f"{project}-echo"].updated == echo.updated
+
+    changed = CATALOG.replace("command: echo hi", "command: echo bye").replace(
+        "  - name: {p}-off\n    type: python\n    callable: \"mod:fn\"\n    enabled: false\n"
+        "    schedule: {{cron: \"*/5 * * * *\"}}\n", ""
+    )
+    third = apply_file(catalog_file(tmp_path, project, changed), target)
+    actions = {c.task: c.action for c in third.changes}
+    assert actions == {f"{project}-echo": "update", f"{project}-ping": "unchanged", f"{project}-off": "delete"}
+    after = server_deployments(target)
+    assert set(after) == {f"{project}-echo", f"{project}-ping"}
+    assert after[f"{project}-echo"].parameters["job"]["command"] == "echo bye"
+    assert after[f"{project}-echo"].id == echo.id  # updated in place, history kept
+
+
+def test_apply_never_touches_other_projects(tmp_path: Path, project: str) -> None:
+    mine = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
+    other = Target(work_pool=TEST_POOL, timezone="UTC", project=project + "-other")
+    apply_file(catalog_file(tmp_path, project), other)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("tasks: []\n")
+    result = apply_file(empty, mine)
+    assert result.changes == []
+    assert len(server_deployments(other)) == 3
+
+
+def test_a_bad_catalog_applies_nothing(tmp_path: Path, project: str) -> None:
+    target = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
+    bad = catalog_file(tmp_path, project, CATALOG + "  - {{name: {p}-x, type: ftp}}\n")
+    with pytest.raises(CatalogError):
+        apply_file(bad, target)
+    assert server_deployments(target) == {}
+
+
+def test_plan_reports_a_task_disabled_on_the_server(tmp_path: Path, project: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    target = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
+    path = catalog_file(tmp_path, project)
+    apply_file(path, target)
+    echo = server_deployments(target)[f"{project}-echo"]
+
+    async def pause_then_plan():
+        async with get_client() as client:
+            await client.pause_deployment(echo.id)
+            return await plan(client, load_catalog([path]), target)
+
+    result = run(pause_then_plan())
+    assert {c.task: (c.action, c.detail) for c in result.pending} == {f"{project}-echo": ("update", "enabled")}
