@@ -1,0 +1,129 @@
+"""`tasklane up` / `tasklane down` (what `make up` and `make down` run), for real.
+
+Ctrl-C or `down` must stop every process the stack started, a running job's own children
+included, and a second `up` must reuse the same database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tasklane.stack import descendants
+from tests.fakes._server import free_port
+
+TASKLANE = str(Path(sys.executable).with_name("tasklane"))
+CATALOG = """
+tasks:
+  - name: long-job
+    type: shell
+    command: |
+      sleep 300 & echo $! > {pidfile}
+      sleep 300
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class Up:
+    """`tasklane up` in its own session, its output collected as it comes."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]):
+        self.process = subprocess.Popen(
+            [TASKLANE, "up"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def wait_for(self, text: str, timeout: float = 150) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.output):
+            assert self.process.poll() is None, "".join(self.output)
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{''.join(self.output)}"
+            time.sleep(0.2)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.output)
+
+
+def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) -> None:
+    port = free_port()
+    pidfile = tmp_path / "job.pid"
+    (tmp_path / "tasks.yaml").write_text(textwrap.dedent(CATALOG.format(pidfile=pidfile)))
+    env = {
+        **os.environ,
+        "TASKLANE_HOME": str(tmp_path / ".tasklane"),
+        "TASKLANE_SERVER__PORT": str(port),
+        "TASKLANE_POOL__NAME": "tasklane",
+        "TASKLANE_PROJECT": "default",
+        "TASKLANE_CATALOG": '["tasks.yaml"]',
+        "TASKLANE_WORKER__QUERY_SECONDS": "1",
+    }
+    env.pop("PREFECT_API_URL")  # the stack must point its own clients at its own server
+    api = f"http://127.0.0.1:{port}/api"
+
+    up = Up(tmp_path, env)
+    up.wait_for("Tasklane is up")
+    assert f"Prefect UI: http://127.0.0.1:{port}" in up.text
+    assert httpx.get(f"{api}/health").status_code == 200
+    assert (tmp_path / "prefect.toml").read_text().count(api) == 1
+    assert (tmp_path / ".tasklane" / "prefect.db").exists()
+
+    cli_env = {**env, "PREFECT_API_URL": api}
+    run = subprocess.run(
+        [TASKLANE, "run", "long-job"], cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    deadline = time.monotonic() + 60
+    while not pidfile.exists():
+        assert time.monotonic() < deadline, "the worker never started the job"
+        time.sleep(0.2)
+    job_child = int(pidfile.read_text())
+    started = [up.process.pid, *descendants(up.process.pid)]
+    assert len(started) >= 4  # supervisor, server, worker, flow run, shell, sleeps
+
+    os.killpg(up.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+    up.process.wait(timeout=30)
+    time.sleep(0.5)
+    assert not [p for p in [*started, job_child] if alive(p)], "processes left after Ctrl-C"
+    assert "stopped." in up.text
+
+    again = Up(tmp_path, env)
+    again.wait_for("Tasklane is up")
+    assert "catalog: 1 tasks (0 changed)" in again.text  # the same database, nothing re-created
+    started = [again.process.pid, *descendants(again.process.pid)]
+    down = subprocess.run(
+        [TASKLANE, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert down.returncode == 0 and "tasklane up" in down.stdout
+    again.process.wait(timeout=30)
+    assert not [p for p in started if alive(p)], "processes left after `tasklane down`"
+    nothing = subprocess.run([TASKLANE, "down"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "nothing was running" in nothing.stdout
