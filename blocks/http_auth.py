@@ -6,6 +6,9 @@ import httpx
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr
 
+# Where the catalog's `auth_block` and Prefect blocks in general are explained.
+DOCS_URL = "https://docs.prefect.io/v3/develop/blocks"
+
 
 class HttpBearerAuth(CredentialsBlock):
     """A bearer token sent as `Authorization: Bearer <token>` by HTTP tasks.
@@ -19,6 +22,12 @@ class HttpBearerAuth(CredentialsBlock):
         from blocks import HttpBearerAuth
         HttpBearerAuth(token="s3cr3t").save("status-api")
         ```
+        Load it in code:
+        ```python
+        from blocks import HttpBearerAuth
+        http_bearer_auth = HttpBearerAuth.load("BLOCK_NAME")
+        client = http_bearer_auth.get_client()
+        ```
         ```yaml
         - name: ping
           type: http
@@ -30,6 +39,7 @@ class HttpBearerAuth(CredentialsBlock):
     _block_type_name = "HTTP Bearer Auth"
     _block_type_slug = "http-bearer-auth"
     _description = "Bearer token for Tasklane HTTP tasks."
+    _documentation_url = DOCS_URL
 
     token: SecretStr = Field(..., description="The bearer token.")
 
@@ -54,6 +64,11 @@ class HttpBasicAuth(CredentialsBlock):
         from blocks import HttpBasicAuth
         HttpBasicAuth(username="svc", password="s3cr3t").save("intranet")
         ```
+        Load it in code:
+        ```python
+        from blocks import HttpBasicAuth
+        http_basic_auth = HttpBasicAuth.load("BLOCK_NAME")
+        ```
         ```yaml
         auth_block: http-basic-auth/intranet
         ```
@@ -62,6 +77,7 @@ class HttpBasicAuth(CredentialsBlock):
     _block_type_name = "HTTP Basic Auth"
     _block_type_slug = "http-basic-auth"
     _description = "Username and password for Tasklane HTTP tasks."
+    _documentation_url = DOCS_URL
 
     username: str = Field(..., description="The user name.")
     password: SecretStr = Field(..., description="The password.")

@@ -1,0 +1,15 @@
+# Tasklane worker/flow image for Docker work pools. The base pins the same Prefect as pyproject.
+FROM prefecthq/prefect:3.9.1-python3.12
+
+WORKDIR /opt/tasklane
+COPY pyproject.toml uv.lock README.md ./
+# Install the locked dependencies first so code changes do not rebuild this layer.
+RUN pip install --no-cache-dir uv==0.13.8 \
+ && uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/requirements.txt \
+ && pip install --no-cache-dir -r /tmp/requirements.txt
+COPY tasklane ./tasklane
+COPY flows ./flows
+COPY blocks ./blocks
+COPY integrations ./integrations
+COPY deployments ./deployments
+RUN pip install --no-cache-dir --no-deps .
