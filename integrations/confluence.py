@@ -768,7 +768,8 @@ class ConfluencePages:
         kwargs: dict[str, Any] = {"service": SERVICE, "url": url, "status": status}
         if status in (401, 403):
             return AuthenticationError(
-                f"{where}: credentials refused ({detail}); check the user and token of '{self.source}'",
+                f"{where}: refused ({detail}); check the user and token of '{self.source}' "
+                "and that user's permissions on the page",
                 **kwargs,
             )
         if status == 404:

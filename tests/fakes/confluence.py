@@ -12,9 +12,9 @@ server:
 
 Authentication is checked on every request (basic auth or a Bearer personal access token; 401
 otherwise); an unknown page is a 404. Test hooks: inject faults for the next N requests (429 with
-Retry-After, 5xx), save a PUT but lose its answer, edit a page as another user (now, or just before the next PUT is judged), make
-the next N reads wait for each other (so concurrent writers surely collide), and counters of every
-request and status.
+Retry-After, 5xx), save a PUT but lose its answer, edit a page as another user (now, or just
+before the next PUT is judged), make the next N reads wait for each other (so concurrent writers
+surely collide), and counters of every request and status.
 """
 
 from __future__ import annotations

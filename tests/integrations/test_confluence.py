@@ -321,3 +321,13 @@ def test_basic_auth_and_cloud_prefix(base_url: str, fake: FakeConfluence) -> Non
     pages = ConfluencePages(client, source="confluence/cloud")
     pages.append_rows(PAGE_ID, ["Task"], [{"Task": "from cloud"}])
     assert fake.count(path="/wiki/rest/api/content/") == 2 and "from cloud" in fake.body(PAGE_ID)
+
+
+def test_the_fake_speaks_what_the_library_itself_calls(base_url: str, fake: FakeConfluence) -> None:
+    # get_page_by_id and update_page (which reads content/{id}/history for the version).
+    client = make_confluence_client(base_url, None, "pat-good", timeout=5)
+    page = client.get_page_by_id(PAGE_ID, expand="body.storage,version")
+    assert page["version"]["number"] == 7 and page["body"]["storage"]["value"] == BODY
+    client.update_page(PAGE_ID, "Nightly results", body=BODY.replace("Footnote", "Note"))
+    assert fake.version(PAGE_ID) == 8 and "Note &mdash;" in fake.body(PAGE_ID)
+    assert fake.count(path=f"/rest/api/content/{PAGE_ID}/history") == 1
