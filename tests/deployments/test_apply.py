@@ -79,7 +79,10 @@ def test_apply_creates_then_changes_nothing_then_updates_and_prunes(tmp_path: Pa
     assert {"tasklane", "type:shell", "group:g1", "owner:alice", "priority:HIGH", "nightly"} <= set(echo.tags)
     assert echo.parameters["job"]["command"] == "echo hi"
     assert echo.parameters["policy"] == {
-        "retries": 2, "retry_delays": [5.0, 15.0], "retry_jitter_factor": None, "timeout_seconds": 30.0
+        "retries": 2,
+        "retry_delays": [5.0, 15.0],
+        "retry_jitter_factor": None,
+        "timeout_seconds": 30.0,
     }
     assert echo.entrypoint == "flows.shell.shell_flow"
     ping = deployments[f"{project}-ping"]
@@ -93,12 +96,17 @@ def test_apply_creates_then_changes_nothing_then_updates_and_prunes(tmp_path: Pa
     assert server_deployments(target)[f"{project}-echo"].updated == echo.updated
 
     changed = CATALOG.replace("command: echo hi", "command: echo bye").replace(
-        "  - name: {p}-off\n    type: python\n    callable: \"mod:fn\"\n    enabled: false\n"
-        "    schedule: {{cron: \"*/5 * * * *\"}}\n", ""
+        '  - name: {p}-off\n    type: python\n    callable: "mod:fn"\n    enabled: false\n'
+        '    schedule: {{cron: "*/5 * * * *"}}\n',
+        "",
     )
     third = apply_file(catalog_file(tmp_path, project, changed), target)
     actions = {c.task: c.action for c in third.changes}
-    assert actions == {f"{project}-echo": "update", f"{project}-ping": "unchanged", f"{project}-off": "delete"}
+    assert actions == {
+        f"{project}-echo": "update",
+        f"{project}-ping": "unchanged",
+        f"{project}-off": "delete",
+    }
     after = server_deployments(target)
     assert set(after) == {f"{project}-echo", f"{project}-ping"}
     assert after[f"{project}-echo"].parameters["job"]["command"] == "echo bye"
@@ -138,4 +146,6 @@ def test_plan_reports_a_task_disabled_on_the_server(tmp_path: Path, project: str
             return await plan(client, load_catalog([path]), target)
 
     result = run(pause_then_plan())
-    assert {c.task: (c.action, c.detail) for c in result.pending} == {f"{project}-echo": ("update", "enabled")}
+    assert {c.task: (c.action, c.detail) for c in result.pending} == {
+        f"{project}-echo": ("update", "enabled")
+    }
