@@ -15,21 +15,28 @@ it can be reached at):
   ``"relates to"``, ...), fetched with ``issuekey in (...)``.
 
 An issue appears once: the first claim wins, so link cycles (A blocks B blocks A) terminate.
+With a project key the entry query already returns every issue of the project, so the child
+queries add ``AND project != "KEY"`` and only look outside it: 58 requests instead of 102 for a
+5,000-issue project.
 
 Which endpoint is used, checked against atlassian-python-api 5.0 (``atlassian/jira/jira_server.py``):
 
 - Cloud: ``Jira.enhanced_jql`` → ``GET /rest/api/3/search/jql`` with ``nextPageToken`` / ``isLast``
-  (the old ``/rest/api/{2,3}/search`` answers 410 Gone on Cloud).
+  (4.x calls the v2 twin ``/rest/api/2/search/jql``, which Cloud serves too; the old
+  ``/rest/api/{2,3}/search`` answers 410 Gone on Cloud).
 - Server / Data Center: ``Jira.jql`` → ``GET /rest/api/2/search`` with ``startAt`` / ``maxResults`` /
   ``total``. ``approximate_issue_count`` is Cloud only and not needed: we page to the end anyway.
 
-Faults. atlassian-python-api 5.0 by default retries a 429 *once* and only when it carries
-Retry-After (``retry_with_header``); it retries 5xx only with ``backoff_and_retry=True`` and then
-only 413/429/503, up to 1000 times and 1800 s per wait. `make_jira_client` therefore switches the
-library's own loop off and mounts a bounded urllib3 ``Retry`` on the client's session instead:
-429/500/502/503/504 retried with exponential backoff, Retry-After honoured (capped), a few
-connection retries. What is still failing afterwards is raised as an `integrations.errors` class
-naming the Jira (its ``source`` label and URL), the request, and what Jira said.
+Faults. atlassian-python-api retries inside ``AtlassianRestAPI.request`` on its own terms:
+5.0 retries a 429 *once* and only when it carries Retry-After (``retry_with_header``, on by
+default); 4.0 retries a 429 with Retry-After *without limit*, sleeping ``int(Retry-After)``
+uncapped (an HTTP-date value raises). Both retry 5xx only with ``backoff_and_retry=True`` (off by
+default), then only 413/429/503, up to 1000 times and 1800 s per wait. `make_jira_client`
+therefore switches the library's own loop off and mounts a bounded urllib3 ``Retry`` on the
+client's session instead: 429/500/502/503/504 retried with exponential backoff, Retry-After
+honoured (seconds or HTTP-date, capped), a few connection retries, GET only. What still fails
+afterwards is raised as an `integrations.errors` class naming the Jira (its ``source`` label and
+URL), the request, and what Jira said; 401/403 are never retried.
 """
 
 from __future__ import annotations
@@ -205,8 +212,9 @@ def make_jira_client(
     else:
         kwargs["token"] = secret
     client = Jira(url.rstrip("/"), **kwargs)
-    # Switch off the library's own once-only Retry-After loop: our urllib3 Retry below already
-    # honoured Retry-After, and a second layer would multiply the waits.
+    # Switch off the library's own Retry-After loop (once in 5.x, unbounded and uncapped in 4.x):
+    # our urllib3 Retry below has already honoured Retry-After, and a second layer would multiply
+    # the waits.
     if hasattr(client, "retry_with_header"):
         client.retry_with_header = False
     if hasattr(client, "backoff_and_retry"):
@@ -456,7 +464,7 @@ def fetch_issue_tree(
         project = project_key.strip().upper()
         if not _PROJECT_RE.match(project):
             raise ValueError(f"project_key must look like 'ABC', got {project_key!r}")
-        return fetcher.from_query(f'project = "{project}" ORDER BY key ASC')
+        return fetcher.from_query(f'project = "{project}" ORDER BY key ASC', project=project)
     query = (jql or "").strip()
     if not _ORDER_BY_RE.search(query):
         query = f"{query} ORDER BY key ASC"
@@ -547,10 +555,11 @@ class _ErrorTranslator:
             )
         if status == 404:
             hint = ""
-            if path.endswith("/search/jql") and not self.client.cloud:
-                hint = " (this is Jira Cloud's search endpoint: is cloud=True wrong for this Jira?)"
-            elif path.endswith("/search") and self.client.cloud:
-                hint = " (is cloud=True right for this Jira?)"
+            if self.client.cloud and ("/rest/api/3/" in path or path.endswith("/search/jql")):
+                hint = (
+                    " (Jira Server/Data Center has neither REST API v3 nor search/jql: "
+                    "is cloud=True right for this Jira?)"
+                )
             return NotFoundError(f"{head} while {what}{hint}. Jira said: {said}", **kwargs)
         if status == 400:
             return JiraQueryError(f"{head} while {what}: the query was rejected. Jira said: {said}", **kwargs)
@@ -602,6 +611,30 @@ class _Claim:
 _RELATION_RANK = {"subtask": 0, "child": 0, "epic": 1}
 
 
+@dataclass(slots=True)
+class _Node:
+    """What the walk keeps of one issue payload.
+
+    Jira's payloads are dropped as soon as they are read: 5,000 issues arrive as ~10,000 payloads
+    of ~20 nested dicts each, and keeping them alive makes every garbage collection walk them.
+    """
+
+    key: str
+    summary: str
+    type: str
+    subtask: bool
+    status: str
+    category: str
+    priority: str | None
+    assignee: str | None
+    created: str | None
+    updated: str | None
+    due: str | None
+    parent: str | None
+    epic: str | None
+    links: tuple[tuple[str, str], ...]  # (target key, description) of the links the options follow
+
+
 class _TreeFetcher:
     def __init__(self, client: Jira, options: TreeOptions, source: str) -> None:
         self.client = client
@@ -609,12 +642,17 @@ class _TreeFetcher:
         self.source = source
         self.errors = _ErrorTranslator(client, source)
         self.base_url = client.url.rstrip("/")
-        self.pool: dict[str, dict[str, Any]] = {}  # raw issues by key, fetched once
+        self.pool: dict[str, _Node] = {}  # every issue read so far, by key: each is fetched once
         self.skipped: list[str] = []
         self._epic_field: str | None = None
         self._epic_field_resolved = False
         self._link_rules = [_compile_rule(rule) for rule in options.link_types]
         self._epic_types = {name.lower() for name in options.epic_type_names}
+        # Project mode: the entry query returned every issue of this project, so children inside
+        # it are found in the pool and the child queries only ask for the other projects.
+        self._complete_project: str | None = None
+        self._pool_children: dict[str, list[str]] = {}
+        self._pool_epic_children: dict[str, list[str]] = {}
 
     # ── entry points ──
 
@@ -626,12 +664,19 @@ class _TreeFetcher:
             fields=list(self.fields),
             update_history=False,  # an export must not fill the bot user's "recent issues"
         )
-        raw = self._check_issue(raw, f"GET issue {key}")
-        self.pool[raw["key"]] = raw
-        return self._build([raw["key"]])
+        node = self._node(raw, f"GET issue {key}")
+        return self._build([node.key])
 
-    def from_query(self, jql: str) -> IssueTree:
-        matched = [raw["key"] for raw in self._search(jql, "running the entry query")]
+    def from_query(self, jql: str, *, project: str | None = None) -> IssueTree:
+        matched = [node.key for node in self._search(jql, "running the entry query")]
+        if project is not None:
+            self._complete_project = project
+            for key in matched:
+                node = self.pool[key]
+                if node.parent:
+                    self._pool_children.setdefault(node.parent, []).append(key)
+                if node.epic:
+                    self._pool_epic_children.setdefault(node.epic, []).append(key)
         return self._build(self._roots_of(matched))
 
     # ── searching ──
@@ -658,20 +703,18 @@ class _TreeFetcher:
             if schema.get("custom") == EPIC_LINK_SCHEMA and _CUSTOM_FIELD_RE.match(str(item.get("id", ""))):
                 return str(item["id"])
         log.info(
-            "%s has no classic 'Epic Link' field; epics' children come from 'parent' only", self.errors.where
+            "%s has no classic 'Epic Link' field; epic children come from 'parent' only", self.errors.where
         )
         return None
 
-    def _search(self, jql: str, what: str) -> Iterator[dict[str, Any]]:
+    def _search(self, jql: str, what: str) -> Iterator[_Node]:
         """Every issue matching `jql`, page by page, added to the pool."""
         pages = self._cloud_pages(jql, what) if self.client.cloud else self._server_pages(jql, what)
         for page in pages:
             for raw in page:
-                raw = self._check_issue(raw, "search result")
-                self.pool[raw["key"]] = raw
-                yield raw
+                yield self._node(raw, "search result")
 
-    def _cloud_pages(self, jql: str, what: str) -> Iterator[list[dict[str, Any]]]:
+    def _cloud_pages(self, jql: str, what: str) -> Iterator[list[Any]]:
         token: str | None = None
         seen_tokens: set[str] = set()
         while True:
@@ -698,7 +741,7 @@ class _TreeFetcher:
                 )
             seen_tokens.add(token)
 
-    def _server_pages(self, jql: str, what: str) -> Iterator[list[dict[str, Any]]]:
+    def _server_pages(self, jql: str, what: str) -> Iterator[list[Any]]:
         start = 0
         while True:
             body = self.errors.call(
@@ -718,14 +761,45 @@ class _TreeFetcher:
             if not issues or start >= int(body["total"]):
                 return
 
-    def _check_issue(self, raw: Any, request: str) -> dict[str, Any]:
-        if (
-            not isinstance(raw, dict)
-            or not isinstance(raw.get("key"), str)
-            or not isinstance(raw.get("fields"), dict)
-        ):
+    def _node(self, raw: Any, request: str) -> _Node:
+        """Read one issue payload into the pool."""
+        fields = raw.get("fields") if isinstance(raw, dict) else None
+        key = raw.get("key") if isinstance(raw, dict) else None
+        if not isinstance(key, str) or not isinstance(fields, dict):
             raise self.errors.bad_body(request, raw)
-        return raw
+        issuetype = fields.get("issuetype") or {}
+        status = fields.get("status") or {}
+        parent = fields.get("parent")
+        epic = fields.get(self._epic_field) if self._epic_field else None
+        node = _Node(
+            key=key,
+            summary=str(fields.get("summary") or ""),
+            type=str(issuetype.get("name") or ""),
+            subtask=bool(issuetype.get("subtask")),
+            status=str(status.get("name") or ""),
+            category=str((status.get("statusCategory") or {}).get("key") or ""),
+            priority=(fields.get("priority") or {}).get("name"),
+            assignee=(fields.get("assignee") or {}).get("displayName"),
+            created=fields.get("created"),
+            updated=fields.get("updated"),
+            due=fields.get("duedate"),
+            parent=parent.get("key") if isinstance(parent, dict) else None,
+            epic=epic if isinstance(epic, str) else None,
+            links=tuple(self._followed_links(fields.get("issuelinks"))) if self._link_rules else (),
+        )
+        self.pool[key] = node
+        return node
+
+    def _followed_links(self, links: Any) -> Iterator[tuple[str, str]]:
+        """(target key, description) of the links that the options follow."""
+        for link in links or []:
+            kind = link.get("type") or {}
+            for side, description_key in (("outwardIssue", "outward"), ("inwardIssue", "inward")):
+                target = link.get(side)
+                if not target or not target.get("key"):
+                    continue
+                if any(rule(kind, description_key) for rule in self._link_rules):
+                    yield str(target["key"]), str(kind.get(description_key) or kind.get("name") or "")
 
     def _fetch_keys(self, keys: list[str]) -> None:
         """Put the issues `keys` into the pool; record those Jira will not return."""
@@ -738,7 +812,8 @@ class _TreeFetcher:
                 # Jira rejects the whole clause when one key is unknown or not visible (a link to
                 # a project we cannot browse, a deleted issue): fetch this batch one by one.
                 for key in batch:
-                    self._fetch_one(key)
+                    if key not in self.pool:
+                        self._fetch_one(key)
 
     def _fetch_one(self, key: str) -> None:
         try:
@@ -752,53 +827,36 @@ class _TreeFetcher:
         except NotFoundError as exc:
             self.skipped.append(f"{key}: linked but not readable ({exc})")
             return
-        raw = self._check_issue(raw, f"GET issue {key}")
-        self.pool[raw["key"]] = raw
+        self._node(raw, f"GET issue {key}")
 
     # ── relations ──
 
-    def _links_of(self, raw: dict[str, Any]) -> Iterator[tuple[str, str]]:
-        """(target key, description) of the links of `raw` that the options follow."""
-        if not self._link_rules:
-            return
-        for link in raw["fields"].get("issuelinks") or []:
-            kind = link.get("type") or {}
-            for side, description_key in (("outwardIssue", "outward"), ("inwardIssue", "inward")):
-                target = link.get(side)
-                if not target or not target.get("key"):
-                    continue
-                description = str(kind.get(description_key) or kind.get("name") or "")
-                if any(rule(kind, description_key) for rule in self._link_rules):
-                    yield str(target["key"]), description
+    def _is_epic(self, node: _Node) -> bool:
+        return node.type.lower() in self._epic_types
 
-    def _claimants(self, raw: dict[str, Any], members: dict[str, dict[str, Any]]) -> Iterator[str]:
-        """Keys in `members` that would claim `raw` as a child, judged from payloads in the pool.
+    def _claimants(self, node: _Node, members: set[str]) -> Iterator[str]:
+        """Keys in `members` that would claim `node` as a child, judged from the pool.
 
         Mirrors the walk in `_claims`: a parent is only asked for children when it is not a
         sub-task, and for Epic Link children only when it is an epic.
         """
-        fields = raw["fields"]
-        parent = (fields.get("parent") or {}).get("key") if isinstance(fields.get("parent"), dict) else None
-        if self.options.follow_parent and parent in members and not self._is_subtask(members[parent]):
-            yield str(parent)
-        epic = self.epic_field
-        value = fields.get(epic) if epic else None
-        if isinstance(value, str) and value in members and self._is_epic(members[value]):
-            yield value
+        if self.options.follow_parent and node.parent in members and not self.pool[node.parent].subtask:
+            yield node.parent
+        if node.epic in members and self._is_epic(self.pool[node.epic]):
+            yield node.epic
 
     def _roots_of(self, matched: list[str]) -> list[str]:
         """The matched issues no other matched issue claims; claim cycles broken at the smallest key."""
         members = set(matched)
         edges: dict[str, list[str]] = {key: [] for key in matched}
         claimed: set[str] = set()
-        pool = {key: self.pool[key] for key in matched}
         for key in matched:
-            raw = pool[key]
-            for parent in self._claimants(raw, pool):
+            node = self.pool[key]
+            for parent in self._claimants(node, members):
                 if parent != key:
                     edges[parent].append(key)
                     claimed.add(key)
-            for target, _ in self._links_of(raw):
+            for target, _ in node.links:
                 if target in members and target != key:
                     edges[key].append(target)
                     claimed.add(target)
@@ -821,15 +879,6 @@ class _TreeFetcher:
                 reach(key)
         order = {key: i for i, key in enumerate(matched)}
         return sorted(roots, key=order.__getitem__)
-
-    def _is_subtask(self, raw: dict[str, Any]) -> bool:
-        return bool((raw["fields"].get("issuetype") or {}).get("subtask"))
-
-    def _type_name(self, raw: dict[str, Any]) -> str:
-        return str((raw["fields"].get("issuetype") or {}).get("name") or "")
-
-    def _is_epic(self, raw: dict[str, Any]) -> bool:
-        return self._type_name(raw).lower() in self._epic_types
 
     # ── the walk ──
 
@@ -891,31 +940,40 @@ class _TreeFetcher:
             if child != parent and (child not in claims or candidate.rank < claims[child].rank):
                 claims[child] = candidate
 
+        def parent_relation(node: _Node) -> str:
+            return "subtask" if node.subtask else "child"
+
+        # Project mode: children inside the project are already in the pool; ask only for the rest.
+        outside = f' AND project != "{self._complete_project}"' if self._complete_project else ""
+
         if self.options.follow_parent:
-            parents = [key for key in frontier if not self._is_subtask(self.pool[key])]
+            parents = [key for key in frontier if not self.pool[key].subtask]
+            for key in parents:
+                for child in self._pool_children.get(key, ()):
+                    claim(child, key, parent_relation(self.pool[child]), 0)
             for batch in _chunks(parents, self.options.batch_size):
-                jql = f"parent in ({', '.join(batch)}) ORDER BY key ASC"
-                for raw in self._search(jql, "reading sub-tasks and children"):
-                    parent = ((raw["fields"].get("parent") or {}).get("key")) or ""
-                    if parent in position:
-                        relation = "subtask" if self._is_subtask(raw) else "child"
-                        claim(raw["key"], parent, relation, _RELATION_RANK[relation])
+                jql = f"parent in ({', '.join(batch)}){outside} ORDER BY key ASC"
+                for node in self._search(jql, "reading sub-tasks and children"):
+                    if node.parent in position:
+                        claim(node.key, node.parent, parent_relation(node), _RELATION_RANK["child"])
 
         epic = self.epic_field
         if epic:
             epics = [key for key in frontier if self._is_epic(self.pool[key])]
+            for key in epics:
+                for child in self._pool_epic_children.get(key, ()):
+                    claim(child, key, "epic", _RELATION_RANK["epic"])
             number = _CUSTOM_FIELD_RE.match(epic).group(1)  # type: ignore[union-attr]
             for batch in _chunks(epics, self.options.batch_size):
-                jql = f"cf[{number}] in ({', '.join(batch)}) ORDER BY key ASC"
-                for raw in self._search(jql, "reading epics' issues"):
-                    parent = raw["fields"].get(epic)
-                    if isinstance(parent, str) and parent in position:
-                        claim(raw["key"], parent, "epic", _RELATION_RANK["epic"])
+                jql = f"cf[{number}] in ({', '.join(batch)}){outside} ORDER BY key ASC"
+                for node in self._search(jql, "reading epics' issues"):
+                    if node.epic in position:
+                        claim(node.key, node.epic, "epic", _RELATION_RANK["epic"])
 
         if self._link_rules:
             missing: set[str] = set()
             for key in frontier:
-                for target, description in self._links_of(self.pool[key]):
+                for target, description in self.pool[key].links:
                     claim(target, key, f"link:{description}", 2)
                     if target not in self.pool:
                         missing.add(target)
@@ -923,26 +981,22 @@ class _TreeFetcher:
                 self._fetch_keys(sorted(missing))
         return claims
 
-    def _issue(
-        self, raw: dict[str, Any], *, parent: str | None, root: str, level: int, relation: str
-    ) -> Issue:
-        fields = raw["fields"]
-        status = fields.get("status") or {}
+    def _issue(self, node: _Node, *, parent: str | None, root: str, level: int, relation: str) -> Issue:
         return Issue(
-            key=raw["key"],
-            summary=str(fields.get("summary") or ""),
-            type=self._type_name(raw),
-            status=str(status.get("name") or ""),
-            status_category=str((status.get("statusCategory") or {}).get("key") or ""),
-            priority=(fields.get("priority") or {}).get("name"),
-            assignee=(fields.get("assignee") or {}).get("displayName"),
-            created=parse_jira_datetime(fields.get("created")),
-            updated=parse_jira_datetime(fields.get("updated")),
-            due=parse_jira_date(fields.get("duedate")),
+            key=node.key,
+            summary=node.summary,
+            type=node.type,
+            status=node.status,
+            status_category=node.category,
+            priority=node.priority,
+            assignee=node.assignee,
+            created=parse_jira_datetime(node.created),
+            updated=parse_jira_datetime(node.updated),
+            due=parse_jira_date(node.due),
             parent_key=parent,
             root_key=root,
             level=level,
-            url=f"{self.base_url}/browse/{raw['key']}",
+            url=f"{self.base_url}/browse/{node.key}",
             relation=relation,
         )
 
@@ -981,19 +1035,19 @@ def parse_jira_datetime(value: Any) -> datetime | None:
     if not value:
         return None
     text = str(value)
-    for pattern in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
-        try:
-            return datetime.strptime(text, pattern)
-        except ValueError:
-            continue
     try:
-        parsed = datetime.fromisoformat(text)
+        # Python 3.11's fromisoformat reads Jira's "+0000" offsets and is ~20x faster than
+        # strptime, which matters at 10,000 timestamps per 5,000-issue export.
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
     except ValueError as exc:
         raise JiraResponseError(
             f"Jira sent the timestamp {text!r}, which is neither 'YYYY-MM-DDTHH:MM:SS.mmm+hhmm' nor ISO 8601",
             service=SERVICE,
         ) from exc
-    return parsed
 
 
 def parse_jira_date(value: Any) -> date | None:

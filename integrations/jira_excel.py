@@ -1,6 +1,8 @@
 """The JIRA_TASK_EXP workbook: "Root Issues" and "Child Issues" sheets (openpyxl, no Prefect).
 
-Headers are bold on a fill, frozen, and carry an autofilter; keys are hyperlinks to Jira; dates
+Headers are bold on a fill, frozen, and carry an autofilter; the Key and Link columns are
+hyperlinks to the issue in Jira (Root Key / Parent Key stay plain text: two more hyperlinks per
+row add ~20% to the write time and little value, since those rows carry their own links); dates
 are real Excel dates (UTC, timezone-naive, because Excel has no time zones) with a number format;
 progress is a real percentage. The file is written next to its destination and renamed over it,
 so a reader never sees half a workbook.
@@ -9,9 +11,9 @@ so a reader never sees half a workbook.
 from __future__ import annotations
 
 import os
-from copy import copy
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from copy import copy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -89,6 +92,7 @@ def write_issue_tree_xlsx(tree: IssueTree | Sequence[IssueTree], path: str | Pat
         The path written and the row counts.
 
     Raises:
+        ValueError: `path` does not end in ``.xlsx``.
         OSError: the directory cannot be created or written (the destination is left untouched).
 
     Examples:
@@ -246,6 +250,10 @@ def _write_sheet(sheet: Any, columns: list[tuple[str, str]], rows: Iterable[list
                 cell = Cell(sheet, row=row_number, column=index, value=value)
                 cell._style = copy(styles[kind])
                 out.append(cell)
+            elif isinstance(value, str):
+                # Jira text may carry control characters (pasted from terminals); XML 1.0 and
+                # thus openpyxl refuse them, and one bad summary must not sink the whole export.
+                out.append(ILLEGAL_CHARACTERS_RE.sub("", value))
             else:
                 out.append(value)
         sheet.append(out)

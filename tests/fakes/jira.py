@@ -11,7 +11,7 @@ It answers the REST paths and payload shapes the client uses, over real HTTP (se
 - Both: ``GET /rest/api/{2,3,latest}/issue/{key}`` (404 for unknown keys), ``/myself``,
   ``/serverInfo``, ``/field`` (with the classic "Epic Link" custom field).
 
-JQL: a tiny parser for exactly the clauses Tasklane sends — ``project = X``, ``key``/``issuekey``
+JQL: a tiny parser for exactly the clauses Tasklane sends — ``project = X`` / ``!= X``, ``key``/``issuekey``
 ``= X`` or ``in (...)``, ``parent in (...)``, ``"Epic Link" in (...)`` / ``cf[N] in (...)``,
 ``issuetype = X``, joined by ``AND``, and ``ORDER BY key|issuekey|created|updated [ASC|DESC]``.
 Anything else is a 400 in Jira's ``{"errorMessages": [...], "errors": {}}`` shape, and so are
@@ -207,6 +207,11 @@ class FakeJira:
         with self._lock:
             self._faults.extend([(status, retry_after, path)] * count)
 
+    def clear_faults(self) -> None:
+        """Drop injected faults that were not used up."""
+        with self._lock:
+            self._faults.clear()
+
     def count(self, *, path: str = "", status: int | None = None) -> int:
         """Requests seen whose path contains `path` (and whose answer was `status`)."""
         return sum(1 for r in self.requests if path in r.path and (status is None or r.status == status))
@@ -299,6 +304,9 @@ class FakeJira:
 
     def render(self, key: str, wanted: set[str] | None, base: str, version: str) -> dict[str, Any]:
         """One issue as search/issue endpoints return it; `wanted` None means all fields."""
+        if wanted is not None and not wanted - {"id", "key"}:
+            # Cloud's enhanced search without `fields` (or with id/key only) sends just these.
+            return {"id": self._ids[key], **({"key": key} if "key" in wanted else {})}
         out: dict[str, Any] = {
             "expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
             "id": self._ids[key],
@@ -306,10 +314,9 @@ class FakeJira:
             "key": key,
         }
         fields = self._fields(key, base)
-        if wanted is None:
-            out["fields"] = fields
-        elif wanted - {"id", "key"}:
-            out["fields"] = {name: value for name, value in fields.items() if name in wanted}
+        out["fields"] = (
+            fields if wanted is None else {name: value for name, value in fields.items() if name in wanted}
+        )
         return out
 
     # ── JQL ──
@@ -347,7 +354,7 @@ class FakeJira:
                 take("and")
             field_token = take()
             operator = take().lower()
-            if operator == "=":
+            if operator in ("=", "!="):
                 values = [take()]
             elif operator == "in":
                 take("(")
@@ -359,9 +366,16 @@ class FakeJira:
             else:
                 raise JqlError(
                     f"Error in the JQL Query: the operator '{operator}' is not supported by this fake Jira "
-                    f"(only '=' and 'in'); query was {jql!r}."
+                    f"(only '=', '!=' and 'in'); query was {jql!r}."
                 )
             matched = self._clause(field_token, [_unquote(v) for v in values])
+            if operator == "!=":
+                if _unquote(field_token).lower() != "project":
+                    raise JqlError(
+                        f"Error in the JQL Query: '!=' is valid JQL but this fake Jira supports it for "
+                        f"'project' only; query was {jql!r}."
+                    )
+                matched = set(self.visible) - matched
             keys = matched if keys is None else keys & matched
         if keys is None:
             keys = set(self.visible)
@@ -453,7 +467,6 @@ def _tokenize(jql: str) -> list[tuple[str, int]]:
         pos = match.end()
     for token, at in tokens:
         if token.lower() in ("or", "not", "is", "was", "changed", "empty", "null") or token in (
-            "!=",
             "!~",
             "~",
         ):
