@@ -11,20 +11,32 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
+from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import DeploymentScheduleCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
 from prefect.client.schemas.responses import DeploymentResponse
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.events.schemas.deployment_triggers import (
+    DeploymentCompoundTrigger,
+    DeploymentEventTrigger,
+)
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 
-from deployments.catalog import Catalog, TaskSpec
+from deployments.catalog import Catalog, TaskSpec, upstream_first
 
 TASKLANE_TAG = "tasklane"
 PROJECT_TAG_PREFIX = "tasklane-project:"
 VERSION_PREFIX = "tasklane-"
+UPSTREAM_TAG_PREFIX = "upstream:"
+DEPENDENCY_MARK = "tasklane-dependencies:"
+# How long one upstream's completion waits for the others before it is forgotten.
+DEPENDENCY_WINDOW = timedelta(days=1)
 
 Action = Literal["create", "update", "delete", "unchanged"]
 
@@ -58,6 +70,7 @@ class DesiredDeployment:
     schedules: list[DeploymentScheduleCreate]
     paused: bool
     timezone: str
+    concurrency_limit: int
     version: str = ""
 
     def __post_init__(self) -> None:
@@ -77,6 +90,7 @@ class DesiredDeployment:
             "schedules": [s.model_dump(mode="json") for s in self.task.schedule],
             "timezone": self.timezone,
             "enabled": self.task.enabled,
+            "concurrency_limit": self.concurrency_limit,
         }
         canonical = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -114,6 +128,7 @@ def task_tags(task: TaskSpec, target: Target) -> list[str]:
     ]
     if task.owner:
         tags.append(f"owner:{task.owner}")
+    tags += [f"{UPSTREAM_TAG_PREFIX}{name}" for name in task.depends_on]
     return tags + [t for t in task.tags if t not in tags]
 
 
@@ -140,6 +155,7 @@ def desired_deployment(task: TaskSpec, target: Target) -> DesiredDeployment:
         schedules=schedules,
         paused=not task.enabled,
         timezone=target.timezone,
+        concurrency_limit=task.max_concurrent,
     )
 
 
@@ -189,11 +205,11 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
     return result
 
 
-async def push_deployment(client: PrefectClient, desired: DesiredDeployment) -> None:
-    """Create or update (upsert by flow and name) one deployment."""
+async def push_deployment(client: PrefectClient, desired: DesiredDeployment) -> UUID:
+    """Create or update (upsert by flow and name) one deployment; return its id."""
     flow = load_flow_from_entrypoint(desired.entrypoint)
     flow_id = await client.create_flow_from_name(desired.flow_name)
-    await client.create_deployment(
+    return await client.create_deployment(
         flow_id=flow_id,
         name=desired.name,
         version=desired.version,
@@ -207,15 +223,83 @@ async def push_deployment(client: PrefectClient, desired: DesiredDeployment) -> 
         work_queue_name=desired.work_queue_name,
         schedules=desired.schedules,
         paused=desired.paused,
+        concurrency_limit=desired.concurrency_limit,
+        # A run due while the task is at its limit waits for a slot instead of being dropped.
+        concurrency_options=ConcurrencyOptions(collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
     )
+
+
+def dependency_trigger(
+    task: TaskSpec, upstream_ids: dict[str, UUID]
+) -> DeploymentEventTrigger | DeploymentCompoundTrigger:
+    """The deployment trigger that runs `task` once all its upstream tasks have completed.
+
+    One upstream: an event trigger on its flow runs' Completed events. Several: a compound
+    trigger requiring all of them, which resets after it fires, so the task runs once per
+    round of upstream completions. A Failed upstream emits no Completed event.
+    """
+    ids = sorted(str(upstream_ids[name]) for name in task.depends_on)
+    mark = DEPENDENCY_MARK + hashlib.sha256(",".join(ids).encode()).hexdigest()[:16]
+    name = f"tasklane: run {task.name} after {' + '.join(task.depends_on)}"
+
+    def completed(upstream_id: str) -> dict[str, Any]:
+        return {
+            "expect": {"prefect.flow-run.Completed"},
+            "match_related": {"prefect.resource.id": f"prefect.deployment.{upstream_id}"},
+            "posture": Posture.Reactive,
+            "threshold": 1,
+        }
+
+    if len(ids) == 1:
+        return DeploymentEventTrigger(name=name, description=mark, **completed(ids[0]))
+    return DeploymentCompoundTrigger(
+        name=name,
+        description=mark,
+        require="all",
+        within=DEPENDENCY_WINDOW,
+        triggers=[EventTrigger(**completed(upstream_id)) for upstream_id in ids],
+    )
+
+
+async def sync_dependencies(
+    client: PrefectClient, task: TaskSpec, deployment_id: UUID, upstream_ids: dict[str, UUID]
+) -> bool:
+    """Make the deployment's own automations match `depends_on`; True if anything changed."""
+    resource = f"prefect.deployment.{deployment_id}"
+    owned = [
+        a for a in await client.read_resource_related_automations(resource) if a.owner_resource == resource
+    ]
+    wanted = dependency_trigger(task, upstream_ids) if task.depends_on else None
+    if wanted is None and not owned:
+        return False
+    if wanted is not None and [a.description for a in owned] == [wanted.description]:
+        return False
+    await client.delete_resource_owned_automations(resource)
+    if wanted is not None:
+        wanted.set_deployment_id(deployment_id)
+        await client.create_automation(wanted.as_automation())
+    return True
 
 
 async def apply(client: PrefectClient, catalog: Catalog, target: Target, *, prune: bool = True) -> Plan:
     """Make the server hold exactly the catalog's tasks; return what was changed."""
     result = await plan(client, catalog, target, prune=prune)
+    pending = {change.task: change for change in result.pending}
     for change in result.pending:
         if change.action == "delete":
-            await client.delete_deployment(result.existing[change.task].id)
-        else:
-            await push_deployment(client, result.desired[change.task])
+            deployment_id = result.existing[change.task].id
+            await client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
+            await client.delete_deployment(deployment_id)
+    ids: dict[str, UUID] = {name: d.id for name, d in result.existing.items()}
+    for task in upstream_first(catalog.tasks):
+        if task.name in pending:
+            current = result.existing.get(task.name)
+            if current is not None and current.entrypoint != result.desired[task.name].entrypoint:
+                # Another type means another flow: the old deployment would linger beside the new.
+                await client.delete_resource_owned_automations(f"prefect.deployment.{current.id}")
+                await client.delete_deployment(current.id)
+            ids[task.name] = await push_deployment(client, result.desired[task.name])
+        if await sync_dependencies(client, task, ids[task.name], ids) and task.name not in pending:
+            change = Change("update", task.name, "dependencies")
+            result.changes = [change if c.task == task.name else c for c in result.changes]
     return result

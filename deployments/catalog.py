@@ -71,6 +71,14 @@ class TaskSpec(BaseModel):
         default_factory=RetryPolicy, validation_alias=AliasChoices("retry", "retry_policy")
     )
     enabled: bool = True
+    depends_on: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("depends_on", "dependencies"),
+        description="Tasks that must all complete (since this task's last run) before it runs.",
+    )
+    max_concurrent: int = Field(
+        1, ge=1, le=1000, description="Runs of this task at once; 1 means it never overlaps itself."
+    )
     job: JobModel = Field(..., exclude=True, description="The type's parameters.")
 
     @field_validator("name")
@@ -298,9 +306,81 @@ def load_catalog(paths: list[Path], *, required: bool = True) -> Catalog:
                 continue
             seen[parsed.name] = name
             tasks.append(parsed)
+    problems.extend(dependency_problems(tasks, seen))
     if problems:
         raise CatalogError(problems)
     return Catalog(tasks=tasks, files=files)
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle as [A, B, C, A], or None. `graph` maps a task to its upstreams."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for upstream in graph.get(node, []):
+            if state.get(upstream) == 1:
+                cycle = path[path.index(upstream) :] + [upstream]
+                return list(reversed(cycle))  # read as "runs after": A -> B means B after A
+            if upstream in graph and state.get(upstream) is None:
+                found = visit(upstream)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if state.get(node) is None:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def dependency_problems(tasks: list[TaskSpec], files: dict[str, str]) -> list[Problem]:
+    """Unknown upstream names, self-dependencies and cycles, each named."""
+    problems = []
+    names = {task.name for task in tasks}
+    for task in tasks:
+        for upstream in task.depends_on:
+            if upstream == task.name:
+                problems.append(
+                    Problem(files[task.name], task.name, "depends_on", "a task cannot depend on itself")
+                )
+            elif upstream not in names:
+                problems.append(
+                    Problem(files[task.name], task.name, "depends_on", f"unknown task {upstream!r}")
+                )
+    graph = {task.name: [u for u in task.depends_on if u in names and u != task.name] for task in tasks}
+    cycle = find_cycle(graph)
+    if cycle:
+        problems.append(
+            Problem(files[cycle[0]], cycle[0], "depends_on", "dependency cycle: " + " -> ".join(cycle))
+        )
+    return problems
+
+
+def upstream_first(tasks: list[TaskSpec]) -> list[TaskSpec]:
+    """The tasks ordered so that every task comes after the tasks it depends on."""
+    by_name = {task.name: task for task in tasks}
+    ordered: list[TaskSpec] = []
+    placed: set[str] = set()
+
+    def place(task: TaskSpec) -> None:
+        if task.name in placed:
+            return
+        placed.add(task.name)
+        for upstream in task.depends_on:
+            if upstream in by_name:
+                place(by_name[upstream])
+        ordered.append(task)
+
+    for task in tasks:
+        place(task)
+    return ordered
 
 
 __all__ = ["Catalog", "Priority", "TaskSpec", "load_catalog", "parse_schedules"]

@@ -75,7 +75,7 @@ def test_clear_errors(catalog: Path, project: str, tmp_path: Path) -> None:
     bad.write_text("tasks:\n  - {name: x, type: shell, command: ls, schedule: {cron: '0 */6 * *'}}\n")
     result = tasklane("apply", str(bad), project=project)
     assert result.returncode == 2
-    assert "task 'x': field 'schedule.0.cron': cron '0 */6 * *' has 4 fields, needs 5" in result.stderr
+    assert """task 'x': field 'schedule.0.cron': cron "0 */6 * *" has 4 fields, needs 5""" in result.stderr
     assert "nothing was applied" in result.stderr
 
     missing = tasklane("run", "no-such-task", project=project)

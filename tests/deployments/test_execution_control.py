@@ -1,0 +1,141 @@
+"""Dependencies (deployment triggers) and per-task concurrency, on a real server and worker."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from deployments.apply import Target, apply
+from deployments.catalog import load_catalog
+from deployments.operations import find_task, run_task
+from tests.conftest import TEST_POOL, run
+
+
+@pytest.fixture(autouse=True)
+def _worker(worker: str) -> None:
+    """These tests need runs to really execute."""
+
+
+def apply_text(tmp_path: Path, project: str, text: str) -> Target:
+    from prefect.client.orchestration import get_client
+
+    path = tmp_path / "tasks.yaml"
+    path.write_text(textwrap.dedent(text.replace("{p}", project)))
+    target = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
+
+    async def go() -> None:
+        async with get_client() as client:
+            await apply(client, load_catalog([path]), target)
+
+    run(go())
+    return target
+
+
+async def runs_of(client, name: str):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+
+    deployment = await find_task(client, name)
+    return await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]))
+    )
+
+
+async def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.5)
+
+
+def test_diamond_runs_the_join_once_per_upstream_run(tmp_path: Path, project: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    apply_text(
+        tmp_path,
+        project,
+        """
+        tasks:
+          - {name: {p}-a, type: shell, command: "echo a"}
+          - {name: {p}-b, type: shell, command: "echo b", depends_on: [{p}-a]}
+          - {name: {p}-c, type: shell, command: "echo c", depends_on: [{p}-a]}
+          - {name: {p}-d, type: shell, command: "echo d", depends_on: [{p}-b, {p}-c]}
+        """,
+    )
+
+    async def go() -> None:
+        async with get_client() as client:
+
+            async def completed(name: str) -> int:
+                return sum(r.state.is_completed() for r in await runs_of(client, name))
+
+            for round_number in (1, 2):
+                await run_task(client, f"{project}-a")
+
+                async def d_done(expected: int = round_number) -> bool:
+                    return await completed(f"{project}-d") >= expected
+
+                await wait_for(d_done, 150, f"{project}-d round {round_number}")
+                await asyncio.sleep(4)  # room for a wrong second firing to show up
+                for name in ("a", "b", "c", "d"):
+                    assert len(await runs_of(client, f"{project}-{name}")) == round_number, name
+
+    run(go())
+
+
+def test_a_failed_upstream_does_not_start_its_downstream(tmp_path: Path, project: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    apply_text(
+        tmp_path,
+        project,
+        """
+        tasks:
+          - {name: {p}-up, type: shell, command: "exit 1"}
+          - {name: {p}-down, type: shell, command: "echo never", depends_on: [{p}-up]}
+        """,
+    )
+
+    async def go() -> None:
+        async with get_client() as client:
+            await run_task(client, f"{project}-up")
+
+            async def failed() -> bool:
+                return any(r.state.is_failed() for r in await runs_of(client, f"{project}-up"))
+
+            await wait_for(failed, 90, "the upstream to fail")
+            await asyncio.sleep(5)
+            assert await runs_of(client, f"{project}-down") == []
+
+    run(go())
+
+
+def test_a_task_never_overlaps_itself(tmp_path: Path, project: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    apply_text(
+        tmp_path,
+        project,
+        """
+        tasks:
+          - {name: {p}-slow, type: shell, command: "sleep 3"}
+        """,
+    )
+
+    async def go() -> None:
+        async with get_client() as client:
+            await run_task(client, f"{project}-slow")
+            await run_task(client, f"{project}-slow")
+
+            async def both_done() -> bool:
+                runs = await runs_of(client, f"{project}-slow")
+                return sum(r.state.is_completed() for r in runs) == 2
+
+            await wait_for(both_done, 150, "both runs")
+            first, second = sorted(await runs_of(client, f"{project}-slow"), key=lambda r: r.start_time)
+            assert second.start_time >= first.end_time, "the two runs overlapped"
+
+    run(go())
