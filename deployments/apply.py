@@ -17,7 +17,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import DeploymentScheduleCreate
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, DeploymentFilterTags
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.events.schemas.automations import EventTrigger, Posture
@@ -29,6 +29,7 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 
 from deployments.catalog import Catalog, TaskSpec, upstream_first
+from deployments.errors import CatalogError, Problem
 
 TASKLANE_TAG = "tasklane"
 PROJECT_TAG_PREFIX = "tasklane-project:"
@@ -178,9 +179,43 @@ async def read_task_deployments(client: PrefectClient, target: Target) -> dict[s
         offset += 200
 
 
+async def check_names_free(
+    client: PrefectClient, catalog: Catalog, target: Target, mine: dict[str, DeploymentResponse]
+) -> None:
+    """Refuse task names another project (or a non-Tasklane deployment of the flow) holds.
+
+    Prefect names a deployment by flow and name, so applying would take it over silently.
+    """
+    names = [t.name for t in catalog.tasks if t.name not in mine]
+    if not names:
+        return
+    taken = await client.read_deployments(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
+    )
+    problems = []
+    for deployment in taken:
+        owner = next((t for t in deployment.tags if t.startswith(PROJECT_TAG_PREFIX)), None)
+        held_by = (
+            f"project {owner.removeprefix(PROJECT_TAG_PREFIX)!r}"
+            if owner
+            else "a deployment not made by Tasklane"
+        )
+        problems.append(
+            Problem(
+                "catalog",
+                deployment.name,
+                "name",
+                f"already used on the server by {held_by}; rename the task",
+            )
+        )
+    if problems:
+        raise CatalogError(problems, where=f"project {target.project!r}")
+
+
 async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune: bool = True) -> Plan:
     """What `apply` would change, without changing anything."""
     result = Plan(existing=await read_task_deployments(client, target))
+    await check_names_free(client, catalog, target, result.existing)
     for task in catalog.tasks:
         desired = desired_deployment(task, target)
         result.desired[task.name] = desired

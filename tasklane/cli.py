@@ -29,8 +29,9 @@ from tasklane.settings import Settings, get_settings
 app = typer.Typer(
     help="Tasklane: a task catalog on Prefect 3.", no_args_is_help=True, pretty_exceptions_enable=False
 )
-console = Console()
-err = Console(stderr=True)
+# Wide when piped, so tables and messages are not folded at 80 columns in logs and tests.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 T = TypeVar("T")
 
 PathsArg = Annotated[
@@ -159,18 +160,21 @@ def show(name: str) -> None:
     """One task: its deployment, parameters, schedules and recent runs."""
 
     async def go():
+        from deployments.management import downstream_of
         from deployments.operations import show_task
 
         async with _client() as client:
-            return await show_task(client, name)
+            return await show_task(client, name), await downstream_of(client, name)
 
-    detail = _run(go())
+    detail, downstream = _run(go())
     row, deployment = detail.row, detail.deployment
     console.print(f"[bold]{row.name}[/bold]  ({row.type}, group {row.group}, priority {row.priority})")
     if deployment.description:
         console.print(deployment.description)
     console.print(f"deployment: {deployment.id}  queue: {deployment.work_queue_name}  enabled: {row.enabled}")
     console.print(f"schedule: {row.schedule}   next run: {_when(row.next_run)}")
+    upstream = [t.split(":", 1)[1] for t in deployment.tags if t.startswith("upstream:")]
+    console.print(f"runs after: {', '.join(upstream) or '-'}   runs before: {', '.join(downstream) or '-'}")
     console.print("parameters:")
     console.print(yaml.safe_dump(deployment.parameters, sort_keys=False).rstrip(), highlight=False)
     if detail.recent_runs:
@@ -183,6 +187,130 @@ def show(name: str) -> None:
                 f"{run.total_run_time.total_seconds():.1f}s",
             )
         console.print(table)
+
+
+NameArg = Annotated[str | None, typer.Argument(help="Task name (or use --group).")]
+GroupOpt = Annotated[str | None, typer.Option("--group", "-g", help="Every task of this group.")]
+
+
+def _set_enabled(name: str | None, group: str | None, enabled: bool) -> None:
+    settings = get_settings()
+
+    async def go():
+        from deployments.management import set_enabled, tasks_by_name_or_group
+
+        async with _client() as client:
+            found = await tasks_by_name_or_group(client, _target(settings), name, group)
+            return found, await set_enabled(client, found, enabled)
+
+    found, changed = _run(go())
+    word = "enabled" if enabled else "disabled"
+    console.print(f"{word}: {', '.join(changed) or 'nothing (already ' + word + ')'} ({len(found)} matched)")
+
+
+@app.command()
+def enable(name: NameArg = None, group: GroupOpt = None) -> None:
+    """Resume a task's (or a group's) schedules and triggers."""
+    _set_enabled(name, group, True)
+
+
+@app.command()
+def disable(name: NameArg = None, group: GroupOpt = None) -> None:
+    """Pause a task's (or a group's) schedules without deleting them; manual runs still work."""
+    _set_enabled(name, group, False)
+
+
+@app.command()
+def delete(
+    name: NameArg = None,
+    group: GroupOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete a task's (or a group's) deployment; its run history stays on the server."""
+    settings = get_settings()
+
+    async def find():
+        from deployments.management import tasks_by_name_or_group
+
+        async with _client() as client:
+            return await tasks_by_name_or_group(client, _target(settings), name, group)
+
+    found = _run(find())
+    names = ", ".join(d.name for d in found)
+    if not yes and not typer.confirm(f"delete {len(found)} task(s): {names}?"):
+        raise typer.Exit(1)
+
+    async def go():
+        from deployments.management import delete_tasks
+
+        async with _client() as client:
+            return await delete_tasks(client, found)
+
+    console.print(f"deleted: {', '.join(_run(go()))}")
+
+
+@app.command()
+def clone(name: str, new_name: str) -> None:
+    """Copy a task under a new name (same type, parameters, schedules, queue)."""
+
+    async def go():
+        from deployments.management import clone_task
+
+        async with _client() as client:
+            return await clone_task(client, name, new_name)
+
+    console.print(f"cloned {name} as {new_name} ({_run(go())})")
+
+
+@app.command()
+def export(
+    group: GroupOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """The catalog YAML of the tasks the server holds."""
+    settings = get_settings()
+
+    async def go():
+        from deployments.management import export_tasks
+
+        async with _client() as client:
+            return await export_tasks(client, _target(settings), group)
+
+    text = yaml.safe_dump(_run(go()), sort_keys=False, allow_unicode=True)
+    if output:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def cancel(run_or_task: Annotated[str, typer.Argument(help="A flow run id, or a task name.")]) -> None:
+    """Stop a run (or every due or running run of a task); a shell job's processes are killed."""
+
+    async def go():
+        from deployments.management import cancel as cancel_runs
+
+        async with _client() as client:
+            return await cancel_runs(client, run_or_task)
+
+    runs = _run(go())
+    console.print(f"cancelling {len(runs)} run(s): {', '.join(r.name for r in runs) or '-'}")
+
+
+@app.command()
+def explain(run_or_task: Annotated[str, typer.Argument(help="A flow run id, or a task name.")]) -> None:
+    """Why a run is waiting or late: which limit is full, which queue, whether a worker polls."""
+
+    async def go():
+        from deployments.management import explain as explain_run
+
+        async with _client() as client:
+            return await explain_run(client, run_or_task)
+
+    console.print(_run(go()).sentence, highlight=False)
 
 
 def _parse_params(params: list[str]) -> dict[str, Any]:
