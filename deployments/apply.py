@@ -18,9 +18,10 @@ from uuid import UUID
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import DeploymentScheduleCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, DeploymentFilterTags
-from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
+from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions, StateType
 from prefect.client.schemas.responses import DeploymentResponse
-from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.deployment_triggers import (
     DeploymentCompoundTrigger,
     DeploymentEventTrigger,
@@ -38,6 +39,10 @@ UPSTREAM_TAG_PREFIX = "upstream:"
 DEPENDENCY_MARK = "tasklane-dependencies:"
 # How long one upstream's completion waits for the others before it is forgotten.
 DEPENDENCY_WINDOW = timedelta(days=1)
+CRASH_RETRY_MARK = "tasklane-crash-retries:"
+OWNED_MARK = "tasklane-owned-by:"
+# Three missed heartbeats at the stack's 30 s frequency.
+ZOMBIE_GRACE = timedelta(seconds=90)
 
 Action = Literal["create", "update", "delete", "unchanged"]
 
@@ -296,29 +301,109 @@ def dependency_trigger(
     )
 
 
-async def sync_dependencies(
+def crash_retry_automation(task: TaskSpec, deployment_id: UUID) -> AutomationCore:
+    """Put a Crashed run of `task` back in line (AwaitingRetry) so a worker runs it again.
+
+    Prefect's retries cover exceptions inside a run; a crash (worker or host killed, no
+    heartbeat) ends the run from outside. The flow itself refuses to start more than
+    `retries` times (flows/_runtime.py), which bounds this loop.
+    """
+    resource = f"prefect.deployment.{deployment_id}"
+    return AutomationCore(
+        name=f"tasklane: retry {task.name} after a crash",
+        description=CRASH_RETRY_MARK + str(task.retry.max_retries),
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Crashed"},
+            match_related={"prefect.resource.id": resource},
+            posture=Posture.Reactive,
+            threshold=1,
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.SCHEDULED,
+                name="AwaitingRetry",
+                message="rescheduled after a crash (tasklane retry policy)",
+                force=True,
+            )
+        ],
+        owner_resource=resource,
+    )
+
+
+async def sync_automations(
     client: PrefectClient, task: TaskSpec, deployment_id: UUID, upstream_ids: dict[str, UUID]
 ) -> bool:
-    """Make the deployment's own automations match `depends_on`; True if anything changed."""
+    """Make the deployment's own automations (dependency trigger, crash retry) match the task.
+
+    Each automation's description carries a mark of what it encodes, so unchanged ones
+    are left alone; any difference replaces the set. Returns whether anything changed.
+    """
     resource = f"prefect.deployment.{deployment_id}"
+    wanted: list[AutomationCore] = []
+    if task.depends_on:
+        trigger = dependency_trigger(task, upstream_ids)
+        trigger.set_deployment_id(deployment_id)
+        wanted.append(trigger.as_automation())
+    if task.retry.max_retries:
+        wanted.append(crash_retry_automation(task, deployment_id))
+    for automation in wanted:
+        # The server does not echo owner_resource back, so the description says who owns it.
+        automation.description = f"{OWNED_MARK}{deployment_id} {automation.description}"
     owned = [
-        a for a in await client.read_resource_related_automations(resource) if a.owner_resource == resource
+        a
+        for a in await client.read_resource_related_automations(resource)
+        if a.description.startswith(f"{OWNED_MARK}{deployment_id} ")
     ]
-    wanted = dependency_trigger(task, upstream_ids) if task.depends_on else None
-    if wanted is None and not owned:
-        return False
-    if wanted is not None and [a.description for a in owned] == [wanted.description]:
+    if sorted(a.description for a in owned) == sorted(a.description for a in wanted):
         return False
     await client.delete_resource_owned_automations(resource)
-    if wanted is not None:
-        wanted.set_deployment_id(deployment_id)
-        await client.create_automation(wanted.as_automation())
+    for automation in wanted:
+        await client.create_automation(automation)
+    return True
+
+
+ZOMBIE_AUTOMATION = "tasklane: mark runs without a heartbeat Crashed"
+
+
+async def ensure_zombie_detection(client: PrefectClient, heartbeat_grace: timedelta = ZOMBIE_GRACE) -> bool:
+    """One automation for the whole server: a run whose heartbeats stop is marked Crashed.
+
+    Flow-run processes send a heartbeat every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds
+    (the stack sets 30); a run that goes silent for `heartbeat_grace` without ending lost
+    its process (worker or host killed), and would otherwise stay Running forever.
+    """
+    if await client.read_automations_by_name(ZOMBIE_AUTOMATION):
+        return False
+    final_events = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed")}
+    await client.create_automation(
+        AutomationCore(
+            name=ZOMBIE_AUTOMATION,
+            description="Prefect's zombie-flow recipe, installed by tasklane apply.",
+            trigger=EventTrigger(
+                after={"prefect.flow-run.heartbeat"},
+                expect={"prefect.flow-run.heartbeat", *final_events},
+                match={"prefect.resource.id": ["prefect.flow-run.*"]},
+                for_each={"prefect.resource.id"},
+                posture=Posture.Proactive,
+                threshold=1,
+                within=heartbeat_grace,
+            ),
+            actions=[
+                ChangeFlowRunState(
+                    state=StateType.CRASHED,
+                    message=f"no heartbeat for {heartbeat_grace.total_seconds():.0f} s: "
+                    "its process is gone (worker or host killed)",
+                )
+            ],
+        )
+    )
     return True
 
 
 async def apply(client: PrefectClient, catalog: Catalog, target: Target, *, prune: bool = True) -> Plan:
     """Make the server hold exactly the catalog's tasks; return what was changed."""
     result = await plan(client, catalog, target, prune=prune)
+    await ensure_zombie_detection(client)
     pending = {change.task: change for change in result.pending}
     for change in result.pending:
         if change.action == "delete":
@@ -334,7 +419,7 @@ async def apply(client: PrefectClient, catalog: Catalog, target: Target, *, prun
                 await client.delete_resource_owned_automations(f"prefect.deployment.{current.id}")
                 await client.delete_deployment(current.id)
             ids[task.name] = await push_deployment(client, result.desired[task.name])
-        if await sync_dependencies(client, task, ids[task.name], ids) and task.name not in pending:
-            change = Change("update", task.name, "dependencies")
+        if await sync_automations(client, task, ids[task.name], ids) and task.name not in pending:
+            change = Change("update", task.name, "dependencies or crash retries")
             result.changes = [change if c.task == task.name else c for c in result.changes]
     return result

@@ -26,7 +26,7 @@ from pydantic import (
 
 from deployments.errors import CatalogError, Problem
 from deployments.jobs import JobModel
-from deployments.policy import RetryPolicy, RunPolicy
+from deployments.policy import MissedPolicy, RetryPolicy, RunPolicy
 from deployments.schedules import ScheduleSpec, parse_schedules
 from deployments.task_types import TaskType, registered_task_types
 
@@ -79,6 +79,9 @@ class TaskSpec(BaseModel):
     max_concurrent: int = Field(
         1, ge=1, le=1000, description="Runs of this task at once; 1 means it never overlaps itself."
     )
+    missed: MissedPolicy = Field(
+        "run_once", description="Scheduled runs missed during downtime: run_all, run_once or skip."
+    )
     job: JobModel = Field(..., exclude=True, description="The type's parameters.")
 
     @field_validator("name")
@@ -115,7 +118,7 @@ class TaskSpec(BaseModel):
         return registered_task_types()[self.type]
 
     def run_policy(self) -> RunPolicy:
-        return RunPolicy.from_retry(self.retry, self.timeout_seconds)
+        return RunPolicy.from_retry(self.retry, self.timeout_seconds, self.missed)
 
     def to_mapping(self) -> dict[str, Any]:
         """The task as it is written in a catalog file (type parameters beside the rest)."""

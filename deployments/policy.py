@@ -6,7 +6,11 @@ explicit list of delays Prefect's task retries take: delay × factor^n for attem
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+MissedPolicy = Literal["run_all", "run_once", "skip"]
 
 MAX_RETRY_DELAY_SECONDS = 24 * 3600
 
@@ -40,12 +44,28 @@ class RunPolicy(BaseModel):
     retry_delays: list[float] = Field(default_factory=list)
     retry_jitter_factor: float | None = None
     timeout_seconds: float | None = Field(None, gt=0)
+    missed: MissedPolicy = Field(
+        "run_once",
+        description="A scheduled run found late after downtime: run_all runs every one, run_once "
+        "only the latest, skip none.",
+    )
+    missed_grace_seconds: float = Field(
+        60.0, ge=0, description="How late a scheduled run may start and still count as on time."
+    )
 
     @classmethod
-    def from_retry(cls, retry: RetryPolicy, timeout_seconds: float | None) -> RunPolicy:
+    def from_retry(
+        cls,
+        retry: RetryPolicy,
+        timeout_seconds: float | None,
+        missed: MissedPolicy = "run_once",
+        missed_grace_seconds: float = 60.0,
+    ) -> RunPolicy:
         return cls(
             retries=retry.max_retries,
             retry_delays=retry.delays(),
             retry_jitter_factor=retry.jitter or None,
             timeout_seconds=timeout_seconds,
+            missed=missed,
+            missed_grace_seconds=missed_grace_seconds,
         )

@@ -1,25 +1,43 @@
 """What every task-type flow shares: run the job as a Prefect task under the run policy.
 
 Retries (with the exponential delays the catalog computed), jitter and the timeout are
-Prefect's own task options; this module only sets them and turns the outcome into the
-flow run's final state, so a timeout ends the flow run as TimedOut.
+Prefect's own task options; this module sets them, turns the outcome into the flow run's
+final state (a timeout ends it TimedOut), and applies the two checks a flow must make
+before its job starts:
+
+- missed runs: a scheduled run found late after downtime runs, or is skipped, per the
+  task's `missed` policy (run_all, run_once: only the latest due run, skip);
+- crash re-runs: a run rescheduled after a crash runs at most `retries` more times.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, create_markdown_artifact
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterExpectedStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.context import FlowRunContext
 from prefect.runtime import deployment, flow_run
-from prefect.states import Failed, State
+from prefect.states import Cancelled, Failed, State
 from prefect.tasks import Task
+from prefect.utilities.asyncutils import run_coro_as_sync
 
 from deployments.policy import RunPolicy
 
 RESULT_ARTIFACT_CHARS = 4000
+DUE_STATES = [StateType.SCHEDULED, StateType.PENDING]
 
 
 def policy_task(fn: Callable[..., Any], policy: RunPolicy, name: str) -> Task[..., Any]:
@@ -40,6 +58,84 @@ def timed_out_state(state: State) -> State | None:
     if state.name == "TimedOut":
         return Failed(name="TimedOut", message=state.message or "the job timed out")
     return None
+
+
+async def _later_due_run(client: PrefectClient, run: FlowRun, now: datetime) -> FlowRun | None:
+    later = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[run.deployment_id]),
+            expected_start_time=FlowRunFilterExpectedStartTime(after_=run.expected_start_time, before_=now),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=DUE_STATES)),
+        ),
+        limit=5,
+    )
+    return next((r for r in later if r.id != run.id and r.auto_scheduled), None)
+
+
+async def startup_outcome(policy: RunPolicy) -> State | None:
+    """The state to end with instead of running the job, or None to run it."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is None or run.deployment_id is None:
+        return None  # called directly, not from a deployment: nothing was missed
+    if run.run_count > policy.retries + 1:
+        return Failed(
+            name="Crashed",
+            message=f"started {run.run_count} times after crashes; the task allows {policy.retries} retries",
+        )
+    if (
+        run.run_count > 1
+        or not run.auto_scheduled
+        or policy.missed == "run_all"
+        or not run.expected_start_time
+    ):
+        return None
+    now = datetime.now(UTC)
+    late = (now - run.expected_start_time).total_seconds()
+    if late <= policy.missed_grace_seconds:
+        return None
+    if policy.missed == "skip":
+        return Cancelled(name="Skipped", message=f"missed its time by {late:.0f} s (missed: skip)")
+    async with get_client() as client:
+        later = await _later_due_run(client, run, now)
+    if later is not None:
+        return Cancelled(
+            name="Skipped",
+            message=f"missed by {late:.0f} s; the later due run {later.name} runs instead (missed: run_once)",
+        )
+    return None
+
+
+async def arun_job(fn: Callable[..., Any], policy: RunPolicy, name: str, *args: Any) -> Any:
+    """An async flow's body: check, run `fn(*args)` under the policy, settle the final state."""
+    early = await startup_outcome(policy)
+    if early is not None:
+        return early
+    state = await policy_task(fn, policy, name)(*args, return_state=True)
+    final = timed_out_state(state)
+    if final is not None:
+        return final
+    result = await state.aresult()
+    await arecord_result(result)
+    return result
+
+
+def run_job(fn: Callable[..., Any], policy: RunPolicy, name: str, *args: Any) -> Any:
+    """A sync flow's body: the same as `arun_job`.
+
+    Sync flows keep the job in the main thread, where Prefect's timeout can interrupt a
+    blocking call with a signal.
+    """
+    early = run_coro_as_sync(startup_outcome(policy))
+    if early is not None:
+        return early
+    state = policy_task(fn, policy, name)(*args, return_state=True)
+    final = timed_out_state(state)
+    if final is not None:
+        return final
+    result = state.result()
+    record_result(result)
+    return result
 
 
 def _result_markdown(result: Any) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from prefect.blocks.core import Block
 
 from deployments.jobs import HttpJob
 from deployments.policy import RunPolicy
-from flows._runtime import policy_task, record_result, timed_out_state
+from flows._runtime import run_job
 from flows.errors import BadCredentialsBlock
 from integrations.http import send_request
 
@@ -49,10 +49,4 @@ def send(job: HttpJob) -> dict[str, Any]:
 @flow(name="http", log_prints=True)
 def http_flow(job: HttpJob, policy: RunPolicy = RunPolicy()) -> Any:
     """Run an HTTP task with its retries and timeout."""
-    state = policy_task(send, policy, "http-request")(job, return_state=True)
-    final = timed_out_state(state)
-    if final is not None:
-        return final
-    result = state.result()
-    record_result(result)
-    return result
+    return run_job(send, policy, "http-request", job)

@@ -12,7 +12,7 @@ from prefect import flow
 
 from deployments.jobs import PythonJob
 from deployments.policy import RunPolicy
-from flows._runtime import policy_task, record_result, timed_out_state
+from flows._runtime import run_job
 from integrations.python_job import extra_sys_path, load_callable, run_script
 
 
@@ -27,10 +27,4 @@ def run_python(job: PythonJob) -> Any:
 @flow(name="python", log_prints=True)
 def python_flow(job: PythonJob, policy: RunPolicy = RunPolicy()) -> Any:
     """Run a Python task with its retries and timeout."""
-    state = policy_task(run_python, policy, "python-callable")(job, return_state=True)
-    final = timed_out_state(state)
-    if final is not None:
-        return final
-    result = state.result()
-    record_result(result)
-    return result
+    return run_job(run_python, policy, "python-callable", job)

@@ -15,12 +15,11 @@ from typing import Any
 
 from prefect import flow
 from prefect.blocks.system import Secret
-from prefect.states import State
 from prefect_shell import ShellOperation
 
 from deployments.jobs import ShellJob
 from deployments.policy import RunPolicy
-from flows._runtime import arecord_result, policy_task, timed_out_state
+from flows._runtime import arun_job
 from flows.errors import ShellCommandFailed
 
 OUTPUT_TAIL_LINES = 20
@@ -89,10 +88,4 @@ async def run_shell(job: ShellJob) -> dict[str, Any]:
 @flow(name="shell", log_prints=True)
 async def shell_flow(job: ShellJob, policy: RunPolicy = RunPolicy()) -> Any:
     """Run a shell task with its retries and timeout."""
-    state = await policy_task(run_shell, policy, "shell-command")(job, return_state=True)
-    final: State | None = timed_out_state(state)
-    if final is not None:
-        return final
-    result = await state.aresult()
-    await arecord_result(result)
-    return result
+    return await arun_job(run_shell, policy, "shell-command", job)

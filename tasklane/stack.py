@@ -73,6 +73,8 @@ def prefect_env(api_url: str, home: Path, extra: dict[str, str] | None = None) -
             "PREFECT_HOME": str((home / "prefect").resolve()),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOCAL_STORAGE_PATH": str((home / "results").resolve()),
+            # Heartbeats let the server tell a run whose process died (zombie) from a slow one.
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
         }
     )
     env.update(extra or {})

@@ -31,6 +31,7 @@ os.environ.update(
         "PREFECT_HOME": str(TEST_HOME / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOCAL_STORAGE_PATH": str(TEST_HOME / "results"),
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
         "TASKLANE_HOME": str(TEST_HOME),
         "TASKLANE_POOL__NAME": TEST_POOL,

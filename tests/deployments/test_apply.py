@@ -83,6 +83,8 @@ def test_apply_creates_then_changes_nothing_then_updates_and_prunes(tmp_path: Pa
         "retry_delays": [5.0, 15.0],
         "retry_jitter_factor": None,
         "timeout_seconds": 30.0,
+        "missed": "run_once",
+        "missed_grace_seconds": 60.0,
     }
     assert echo.entrypoint == "flows.shell.shell_flow"
     ping = deployments[f"{project}-ping"]
