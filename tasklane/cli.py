@@ -313,6 +313,83 @@ def explain(run_or_task: Annotated[str, typer.Argument(help="A flow run id, or a
     console.print(_run(go()).sentence, highlight=False)
 
 
+template_app = typer.Typer(help="Task templates: built-in and templates/*.yaml.", no_args_is_help=True)
+app.add_typer(template_app, name="template")
+
+
+def _templates(settings: Settings):
+    from deployments.templates import load_templates
+
+    try:
+        return load_templates(list(settings.templates))
+    except DeploymentsError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _template(name: str, settings: Settings):
+    templates = _templates(settings)
+    if name not in templates:
+        err.print(f"[red]error:[/red] no template named {name!r} (known: {', '.join(sorted(templates))})")
+        raise typer.Exit(2)
+    return templates[name]
+
+
+@template_app.command("list")
+def template_list(
+    category: Annotated[str | None, typer.Option("--category", "-c")] = None,
+) -> None:
+    """Templates by category: name, where it comes from, what it makes."""
+    templates = _templates(get_settings())
+    table = Table("name", "category", "source", "description")
+    for template in sorted(templates.values(), key=lambda t: (t.category, t.name)):
+        if category and template.category != category:
+            continue
+        table.add_row(template.name, template.category, template.where, template.description)
+    console.print(table)
+
+
+@template_app.command("show")
+def template_show(
+    name: str,
+    as_yaml: Annotated[bool, typer.Option("--yaml", help="The template file, to copy and edit.")] = False,
+) -> None:
+    """A template's parameters, the task it makes and an example."""
+    from deployments.templates import describe, template_yaml
+
+    template = _template(name, get_settings())
+    text = template_yaml(template) if as_yaml else describe(template)
+    console.print(text, highlight=False, markup=False)
+
+
+@app.command()
+def new(
+    name: str,
+    from_template: Annotated[str, typer.Option("--from", help="Template name.")],
+    set_values: Annotated[list[str] | None, typer.Option("--set", help="PARAM=VALUE (repeatable).")] = None,
+    into: Annotated[Path | None, typer.Option("--into", help="Append the task to this catalog file.")] = None,
+) -> None:
+    """Make a task from a template: print its YAML, or append it to a catalog file."""
+    from deployments.templates import append_task, new_task_yaml, parse_set_options
+
+    settings = get_settings()
+    template = _template(from_template, settings)
+    try:
+        values = parse_set_options(set_values or [])
+        if into is None:
+            sys.stdout.write(new_task_yaml(template, name, values))
+            return
+        existing = load_catalog(list(settings.catalog), required=False).by_name()
+        if name in existing:
+            err.print(f"[red]error:[/red] a task named {name!r} is already in the catalog")
+            raise typer.Exit(2)
+        append_task(into, template, name, values)
+    except DeploymentsError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"added task {name} to {into}; run `tasklane apply`")
+
+
 def _parse_params(params: list[str]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for item in params:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         default_factory=lambda: [Path("tasks.yaml"), Path("tasks")],
         description="Catalog files or directories of *.yaml applied by `make up`.",
     )
+    templates: list[Path] = Field(
+        default_factory=lambda: [Path("templates")], description="Directories of custom task templates."
+    )
     timezone: str = Field("UTC", description="Default timezone of schedules.")
     project: str = Field(
         "default", description="Catalog project: apply only adds, changes and prunes its own tasks."
