@@ -90,7 +90,7 @@ def test_directory_of_files_and_duplicate_across_files(tmp_path: Path) -> None:
         ("{name: x, type: http}", "task 'x': field 'url': is required"),
         (
             "{name: x, type: shell, command: ls, schedule: {cron: '0 */6 * *'}}",
-            'field \'schedule.0.cron\': cron "0 */6 * *" has 4 fields, needs 5',
+            "field 'schedule.0.cron': cron \"0 */6 * *\" has 4 fields, needs 5",
         ),
         (
             "{name: x, type: shell, command: ls, comand: ls}",
