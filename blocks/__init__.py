@@ -4,6 +4,15 @@ Registered with `prefect block register -m blocks` (and found by Prefect through
 `prefect.collections` entry point).
 """
 
+from blocks.confluence import ConfluenceCredentials
 from blocks.http_auth import HttpBasicAuth, HttpBearerAuth
+from blocks.jira import JiraCredentials
+from blocks.mattermost import MattermostCredentials
 
-__all__ = ["HttpBasicAuth", "HttpBearerAuth"]
+__all__ = [
+    "ConfluenceCredentials",
+    "HttpBasicAuth",
+    "HttpBearerAuth",
+    "JiraCredentials",
+    "MattermostCredentials",
+]

@@ -1,0 +1,95 @@
+"""Credentials for Confluence Cloud or Confluence Server / Data Center."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prefect.blocks.abstract import CredentialsBlock
+from pydantic import Field, SecretStr, field_validator
+
+from blocks.http_auth import DOCS_URL
+from blocks.jira import block_label, check_service_url
+
+if TYPE_CHECKING:
+    from atlassian import Confluence
+
+    from integrations.confluence import ConfluencePages
+
+
+class ConfluenceCredentials(CredentialsBlock):
+    """How Tasklane signs in to a Confluence: the base URL, a user and a token.
+
+    Cloud: `url` ends in `/wiki`, `username` is the account e-mail and `token` an API token.
+    Server / Data Center: a user name and password, or only `token` as a personal access token.
+
+    Attributes:
+        url: base URL, e.g. `https://example.atlassian.net/wiki` or `https://confluence.example.com`.
+        username: account e-mail (Cloud) or user name (Server/DC); empty for a personal access token.
+        token: API token, password or personal access token; stored encrypted, never logged.
+        cloud: Confluence Cloud rather than Server / Data Center.
+        verify_tls: verify the server's TLS certificate.
+        timeout: seconds per request.
+
+    Examples:
+        Save the credentials once, then name the block in a `confluence_table` task:
+        ```python
+        from blocks import ConfluenceCredentials
+        ConfluenceCredentials(url="https://confluence.example.com", token="pat-...").save("wiki")
+        ```
+        Load it in code:
+        ```python
+        from blocks import ConfluenceCredentials
+        confluence_credentials = ConfluenceCredentials.load("BLOCK_NAME")
+        pages = confluence_credentials.get_pages()
+        ```
+    """
+
+    _block_type_name = "Confluence Credentials"
+    _block_type_slug = "confluence-credentials"
+    _description = "Confluence URL, user and API token (or password / personal access token) for Tasklane."
+    _documentation_url = DOCS_URL
+
+    url: str = Field(
+        ...,
+        description="Base URL, e.g. https://confluence.example.com or https://example.atlassian.net/wiki.",
+    )
+    username: str | None = Field(
+        None,
+        description="Account e-mail (Cloud) or user name (Server/Data Center); "
+        "empty for a personal access token.",
+    )
+    token: SecretStr = Field(
+        ..., description="API token (Cloud), password, or personal access token (Server/Data Center)."
+    )
+    cloud: bool = Field(False, description="Confluence Cloud rather than Server / Data Center.")
+    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
+    timeout: float = Field(30.0, gt=0, le=600, description="Seconds per request.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_service_url(value, "Confluence")
+
+    @property
+    def label(self) -> str:
+        """`confluence-credentials/NAME` once saved or loaded, for messages and logs."""
+        return block_label(self, "confluence-credentials (unsaved)")
+
+    def get_client(self) -> Confluence:
+        """An atlassian-python-api `Confluence` client with bounded retries of 429/5xx."""
+        from integrations.confluence import make_confluence_client
+
+        return make_confluence_client(
+            self.url,
+            self.username or None,
+            self.token.get_secret_value(),
+            cloud=self.cloud,
+            timeout=self.timeout,
+            verify_tls=self.verify_tls,
+        )
+
+    def get_pages(self) -> ConfluencePages:
+        """Pages and tables over `get_client()`, safe under concurrent edits (409s re-applied)."""
+        from integrations.confluence import ConfluencePages
+
+        return ConfluencePages(self.get_client(), source=self.label)

@@ -1,0 +1,151 @@
+"""The `jira_export` task type: a Jira issue tree written to an .xlsx workbook (the seeds' JIRA_TASK_EXP).
+
+The flow is thin: it loads the `jira-credentials` block the task names, fetches the tree with
+`integrations.jira`, writes "Root Issues" / "Child Issues" with `integrations.jira_excel`, and
+records two artifacts: a table of the root issues (bounded) and a markdown summary naming the
+file and the counts. The job runs as a Prefect task under the catalog's retry policy; refused
+credentials, unknown issues and rejected JQL fail at once (`retry_unless`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from blocks.jira import JiraCredentials
+from deployments.integration_jobs import (
+    DEFAULT_EXPORT_PATH,
+    JiraExportJob,
+    artifact_key,
+    fill_placeholders,
+    retry_unless,
+    run_placeholders,
+)
+from deployments.policy import RunPolicy
+from flows._runtime import policy_task, timed_out_state
+from flows.errors import BadCredentialsBlock
+from integrations.jira import IssueTree, TreeOptions, fetch_issue_tree
+from integrations.jira_excel import write_issue_tree_xlsx
+
+# The table artifact is for a glance in the UI; the workbook holds everything.
+ARTIFACT_ROWS = 50
+
+
+def load_jira(name: str) -> JiraCredentials:
+    """The `jira-credentials` block `name`, or a BadCredentialsBlock saying how to save one."""
+    try:
+        return JiraCredentials.load(name, _sync=True)
+    except ValueError as exc:
+        raise BadCredentialsBlock(
+            f"jira_export: cannot load the jira-credentials block {name!r}: {exc}. Save it first, e.g. "
+            f"JiraCredentials(url=..., username=..., token=...).save({name!r})"
+        ) from exc
+
+
+def output_path(job: JiraExportJob, values: dict[str, str]) -> Path:
+    """Where the workbook goes: the job's `output`, else `exports/<task>-<date>.xlsx` under the cwd."""
+    path = Path(fill_placeholders(job.output or DEFAULT_EXPORT_PATH, values)).expanduser()
+    return path if path.is_absolute() else (Path.cwd() / path).resolve()
+
+
+def export(job: JiraExportJob, values: dict[str, str]) -> dict[str, Any]:
+    """Fetch the tree and write the workbook; the counts and the path are the result."""
+    block = load_jira(job.block)
+    client = block.get_client(timeout=job.request_timeout)
+    options = TreeOptions(
+        link_types=tuple(job.link_types), max_depth=job.max_depth, epic_link_field=job.epic_link_field
+    )
+    tree = fetch_issue_tree(
+        client,
+        root_key=job.root_key,
+        project_key=job.project_key,
+        jql=job.jql,
+        options=options,
+        source=block.label,
+    )
+    report = write_issue_tree_xlsx(tree, output_path(job, values))
+    print(
+        f"wrote {report.root_rows} root and {report.child_rows} child issues from {block.url} "
+        f"to {report.path} ({tree.requests} Jira requests)"
+    )
+    for reason in tree.skipped:
+        print(f"skipped: {reason}")
+    return {
+        "path": str(report.path),
+        "root_issues": report.root_rows,
+        "child_issues": report.child_rows,
+        "jira": block.url,
+        "query": {"root_key": job.root_key, "project_key": job.project_key, "jql": job.jql},
+        "requests": tree.requests,
+        "skipped": list(tree.skipped),
+        "roots": _root_rows(tree),
+    }
+
+
+def _root_rows(tree: IssueTree) -> list[dict[str, Any]]:
+    rows = []
+    for root in tree.roots[:ARTIFACT_ROWS]:
+        total, done = tree.progress(root.key)
+        rows.append(
+            {
+                "Key": root.key,
+                "Summary": root.summary,
+                "Type": root.type,
+                "Status": root.status,
+                "Assignee": root.assignee or "",
+                "Children": total,
+                "Done": done,
+                "Progress": f"{done / total:.0%}" if total else "",
+                "Link": root.url,
+            }
+        )
+    return rows
+
+
+def record_export(result: dict[str, Any], task: str) -> None:
+    """A table of the root issues and a markdown summary, kept on the server with the run."""
+    shown = result["roots"]
+    total = result["root_issues"]
+    create_table_artifact(
+        table=shown,
+        key=artifact_key("jira-roots", task),
+        description=f"Root issues of {task}"
+        + (f" (first {len(shown)} of {total})" if total > len(shown) else ""),
+        _sync=True,
+    )
+    query = next(f"{k} `{v}`" for k, v in result["query"].items() if v)
+    lines = [
+        f"### Jira export `{task}`",
+        "",
+        f"- file: `{result['path']}`",
+        f"- {result['root_issues']} root issues, {result['child_issues']} child issues",
+        f"- from {result['jira']}, {query}, {result['requests']} requests",
+    ]
+    if result["skipped"]:
+        lines.append(f"- skipped {len(result['skipped'])}:")
+        lines += [f"  - {reason}" for reason in result["skipped"][:20]]
+    create_markdown_artifact(
+        markdown="\n".join(lines),
+        key=artifact_key("jira-export", task),
+        description=f"Jira export of {task}",
+        _sync=True,
+    )
+
+
+@flow(name="jira_export", log_prints=True)
+def jira_export_flow(job: JiraExportJob, policy: RunPolicy = RunPolicy()) -> Any:
+    """Export a Jira issue tree to Excel with the task's retries and timeout."""
+    values = run_placeholders()
+    run = policy_task(export, policy, "jira-export").with_options(
+        retry_condition_fn=retry_unless(BadCredentialsBlock)
+    )
+    state = run(job, values, return_state=True)
+    final = timed_out_state(state)
+    if final is not None:
+        return final
+    result = state.result()
+    record_export(result, values["task"])
+    return {key: value for key, value in result.items() if key != "roots"}
