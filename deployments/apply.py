@@ -221,6 +221,14 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
     """What `apply` would change, without changing anything."""
     result = Plan(existing=await read_task_deployments(client, target))
     await check_names_free(client, catalog, target, result.existing)
+    compile_problems = []
+    for task in catalog.tasks:
+        try:
+            desired_deployment(task, target)
+        except ValueError as exc:  # a schedule Prefect cannot express exactly (see schedules.py)
+            compile_problems.append(Problem("catalog", task.name, "schedule", str(exc)))
+    if compile_problems:
+        raise CatalogError(compile_problems)
     for task in catalog.tasks:
         desired = desired_deployment(task, target)
         result.desired[task.name] = desired

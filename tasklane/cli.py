@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import httpx
 import typer
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -432,6 +433,91 @@ def run(
         state = flow_run.state
         console.print(f"{name}: {state.name if state else '?'} {state.message or '' if state else ''}")
         raise typer.Exit(0 if state and state.is_completed() else 1)
+
+
+@app.command()
+def preview(
+    name: Annotated[str | None, typer.Argument(help="A task of the catalog.")] = None,
+    spec: Annotated[
+        str | None, typer.Option("--spec", help="A schedule spec, e.g. '{daily: [\"02:30\"]}'.")
+    ] = None,
+    count: Annotated[int, typer.Option("-n", help="How many runs.")] = 10,
+    start: Annotated[
+        str | None, typer.Option("--from", help="ISO date-time to start from (default now).")
+    ] = None,
+) -> None:
+    """The next runs of a task's schedules (or of --spec), in the schedule's zone and in UTC."""
+    from datetime import UTC, datetime
+
+    from deployments.schedules import parse_spec_text
+    from deployments.schedules import preview as preview_spec
+
+    settings = get_settings()
+    if (name is None) == (spec is None):
+        err.print("[red]error:[/red] give a task NAME or --spec, not both")
+        raise typer.Exit(2)
+    try:
+        after = datetime.fromisoformat(start) if start else datetime.now(UTC)
+        if spec is not None:
+            specs = [parse_spec_text(spec)]
+        else:
+            task = _load(None, settings).by_name().get(name or "")
+            if task is None:
+                err.print(f"[red]error:[/red] no task named {name!r} in the catalog")
+                raise typer.Exit(2)
+            specs = task.schedule
+            if not specs:
+                console.print(f"{name} has no schedule: it runs when started (or after its upstream tasks).")
+                return
+        runs = sorted(
+            {
+                (t.astimezone(UTC), t)
+                for s in specs
+                for t in preview_spec(s, count, after=after, default_timezone=settings.timezone)
+            },
+            key=lambda pair: pair[0],
+        )[:count]
+    except ValidationError as exc:
+        for detail in exc.errors():
+            where = ".".join(map(str, detail["loc"])) or "schedule"
+            err.print(
+                f"[red]error:[/red] --spec {where}: {detail['msg'].removeprefix('Value error, ')}",
+                highlight=False,
+            )
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    table = Table("#", "local time", "UTC")
+    for index, (utc, local) in enumerate(runs, 1):
+        table.add_row(
+            str(index), local.strftime("%Y-%m-%d %H:%M:%S %Z (%z)"), utc.strftime("%Y-%m-%d %H:%M:%S")
+        )
+    console.print(table)
+
+
+@app.command()
+def listen() -> None:
+    """Answer chat commands (run, status, list, report, help) addressed to the Mattermost bot."""
+    from integrations.errors import AuthenticationError
+    from tasklane.listen import run_listener
+
+    settings = get_settings()
+    config = settings.listen
+    try:
+        run_listener(
+            config.block,
+            config.allowed_users,
+            config.allowed_channels,
+            config.channels,
+            config.reconnect_interval,
+            target=_target(settings),
+        )
+    except (ValueError, AuthenticationError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        console.print("stopped.")
 
 
 @app.command()

@@ -59,6 +59,16 @@ class WorkerSettings(BaseModel):
     prefetch_seconds: float = Field(15.0, ge=0)
 
 
+class ListenSettings(BaseModel):
+    """`tasklane listen`: the Mattermost chat-command bot."""
+
+    block: str = Field("sandbox", description="mattermost-credentials block of the bot.")
+    allowed_users: list[str] = Field(default_factory=list, description="Usernames that may run tasks.")
+    allowed_channels: list[str] = Field(default_factory=list, description="Channels whose members may.")
+    channels: list[str] = Field(default_factory=list, description="Channels to catch up after a reconnect.")
+    reconnect_interval: float = Field(5.0, gt=0, description="First reconnect delay (seed 000).")
+
+
 class Settings(BaseSettings):
     """All of Tasklane's non-secret settings."""
 
@@ -79,6 +89,10 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    sandbox: bool = Field(
+        True, description="`make up` starts local Jira/Confluence/Mattermost peers and 'sandbox' blocks."
+    )
+    listen: ListenSettings = Field(default_factory=ListenSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -61,6 +61,16 @@ def bring_up(settings: Settings, stack: stack_mod.Stack, console: Console, *, st
     write_project_prefect_toml(api_url)
     stack_mod.register_blocks(home, api_url)
     console.print("blocks registered")
+    if settings.sandbox:
+        from tasklane.sandbox import start_sandbox
+
+        sandbox = start_sandbox(home, api_url=api_url)
+        stack.processes.append(sandbox.managed)
+        stack.record()
+        console.print(
+            f"sandbox (blocks {sandbox.block_name!r}): Jira {sandbox.jira_url}, "
+            f"Confluence {sandbox.confluence_url}, Mattermost {sandbox.mattermost_url}"
+        )
     for line in asyncio.run(_prepare(settings, api_url)):
         console.print(f"  {line}", highlight=False)
     if start_worker:
