@@ -5,18 +5,18 @@ from __future__ import annotations
 import httpx
 import pytest
 from prefect.blocks.core import Block
-from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 from blocks import HttpBasicAuth, HttpBearerAuth
+from tests.blocks.conftest import OfflineBlockTestSuite
 
 
-class TestHttpBearerAuth(BlockStandardTestSuite):
+class TestHttpBearerAuth(OfflineBlockTestSuite):
     @pytest.fixture
     def block(self) -> type[Block]:
         return HttpBearerAuth
 
 
-class TestHttpBasicAuth(BlockStandardTestSuite):
+class TestHttpBasicAuth(OfflineBlockTestSuite):
     @pytest.fixture
     def block(self) -> type[Block]:
         return HttpBasicAuth

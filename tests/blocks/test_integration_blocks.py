@@ -6,27 +6,27 @@ import logging
 
 import pytest
 from prefect.blocks.core import Block
-from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import ValidationError
 
 from blocks import ConfluenceCredentials, JiraCredentials, MattermostCredentials
+from tests.blocks.conftest import OfflineBlockTestSuite
 
 SECRET = "s3cr3t-value-0123456789"
 
 
-class TestJiraCredentials(BlockStandardTestSuite):
+class TestJiraCredentials(OfflineBlockTestSuite):
     @pytest.fixture
     def block(self) -> type[Block]:
         return JiraCredentials
 
 
-class TestConfluenceCredentials(BlockStandardTestSuite):
+class TestConfluenceCredentials(OfflineBlockTestSuite):
     @pytest.fixture
     def block(self) -> type[Block]:
         return ConfluenceCredentials
 
 
-class TestMattermostCredentials(BlockStandardTestSuite):
+class TestMattermostCredentials(OfflineBlockTestSuite):
     @pytest.fixture
     def block(self) -> type[Block]:
         return MattermostCredentials
