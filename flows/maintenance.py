@@ -1,0 +1,63 @@
+"""The maintenance flow: history retention on the Prefect server (seed 003 `history:`).
+
+Deletes Tasklane runs that finished more than `history.retention_days` ago, then the oldest
+finished runs beyond `history.max_records`. A deleted run takes its task runs with it and
+Prefect deletes its logs in the background; its artifacts are deleted here (Prefect keeps them
+otherwise). What was removed is logged and kept as a markdown artifact of the maintenance run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.client.orchestration import get_client
+
+from deployments.history import TASKLANE_TAG, HistorySettings, purge_history
+
+
+def history_settings() -> HistorySettings:
+    """`history:` of Tasklane's settings once folded in; the defaults until then."""
+    from tasklane.settings import get_settings
+
+    value = getattr(get_settings(), "history", None)
+    return value if isinstance(value, HistorySettings) else HistorySettings.model_validate(value or {})
+
+
+@flow(name="tasklane-maintenance", log_prints=True)
+async def maintenance_flow(
+    settings: HistorySettings | None = None, tags: list[str] | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """Apply the history retention; return (and record) what was removed."""
+    settings = settings or history_settings()
+    logger = get_run_logger()
+    async with get_client() as client:
+        result = await purge_history(client, settings, tags=tags or [TASKLANE_TAG], dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    logger.info(
+        "retention (%s days, %s records): %s %s runs (%s older than %s, %s beyond the limit) and %s "
+        "artifacts; %s finished runs kept",
+        settings.retention_days,
+        settings.max_records,
+        verb,
+        result.deleted,
+        len(result.expired),
+        result.cutoff.isoformat() if result.cutoff else "-",
+        len(result.overflow),
+        result.artifacts,
+        result.kept,
+    )
+    await acreate_markdown_artifact(
+        key="tasklane-maintenance",
+        description=f"History retention: {verb} {result.deleted} runs",
+        markdown=(
+            "### History retention\n\n"
+            f"| | |\n|---|---:|\n| retention days | {settings.retention_days} |\n"
+            f"| max records | {settings.max_records} |\n| cutoff | {result.cutoff:%Y-%m-%d %H:%M:%S} UTC |\n"
+            f"| runs {verb} (older) | {len(result.expired)} |\n"
+            f"| runs {verb} (beyond max) | {len(result.overflow)} |\n"
+            f"| artifacts deleted | {result.artifacts} |\n| finished runs kept | {result.kept} |\n"
+        ),
+    )
+    return result.as_dict()
