@@ -520,6 +520,132 @@ def listen() -> None:
         console.print("stopped.")
 
 
+def _since(text: str | None):
+    """'2026-11-01', an ISO date-time, or a duration back from now ('7d', '12h')."""
+    from datetime import UTC, datetime
+
+    from deployments.schedules import parse_duration
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        err.print(
+            f"[red]error:[/red] {text!r} is not a date-time (ISO) or a duration back from now (7d, 12h)"
+        )
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def history(
+    task: Annotated[str | None, typer.Option("--task", "-t")] = None,
+    group: GroupOpt = None,
+    state: Annotated[
+        str | None, typer.Option("--state", "-s", help="Completed, Failed, TimedOut, done...")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO date-time or '7d'.")] = None,
+    until: Annotated[str | None, typer.Option("--until")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 50,
+) -> None:
+    """Runs of the tasks, newest first, filtered by task, group, state and time."""
+
+    async def go():
+        from deployments.history import history as read_history
+
+        async with _client() as client:
+            return await read_history(client, task, group, state, _since(since), _since(until), limit)
+
+    records = _run(go())
+    table = Table("task", "run", "state", "start", "duration", "message")
+    for r in records:
+        duration = f"{r.duration:.1f}s" if r.duration is not None else "-"
+        table.add_row(r.task, r.run_id, r.state, _when(r.start), duration, (r.message or "")[:60])
+    console.print(table)
+
+
+@app.command()
+def stats(
+    days: Annotated[int, typer.Option("--days", "-d", help="The last N days.")] = 7,
+    task: Annotated[str | None, typer.Option("--task", "-t")] = None,
+    group: GroupOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    charts: Annotated[
+        Path | None, typer.Option("--charts", help="Write PNG charts into this directory.")
+    ] = None,
+) -> None:
+    """Runs, successes, failures, success rate, average/p95 duration and runs per day."""
+    from integrations.report import chart_runs_per_day, day_window, stats_markdown
+
+    since, until = day_window(days)
+
+    async def go():
+        from deployments.history import task_stats
+
+        async with _client() as client:
+            return await task_stats(client, since, until, task=task, group=group)
+
+    result = _run(go())
+    if as_json:
+        sys.stdout.write(result.to_json(indent=2) + "\n")
+    else:
+        console.print(stats_markdown(result), highlight=False, markup=False)
+    if charts:
+        charts.mkdir(parents=True, exist_ok=True)
+        chart_runs_per_day(result, charts / "runs-per-day.png")
+        console.print(f"wrote {charts / 'runs-per-day.png'}")
+
+
+@app.command()
+def logs(
+    run_id: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")] = False,
+    grep: Annotated[str | None, typer.Option("--grep")] = None,
+    level: Annotated[
+        str | None, typer.Option("--level", help="Minimum level: DEBUG, INFO, WARNING...")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Export to this file.")] = None,
+) -> None:
+    """A run's logs: search, follow live, or export to a file."""
+
+    async def go():
+        from deployments.history import export_logs, follow_logs, format_log, read_run_logs
+
+        async with _client() as client:
+            if output is not None:
+                count = await export_logs(client, run_id, output, grep=grep, level=level)
+                console.print(f"wrote {count} lines to {output}")
+            elif follow:
+                await follow_logs(
+                    client,
+                    run_id,
+                    lambda line: console.print(line, markup=False, highlight=False),
+                    grep=grep,
+                    level=level,
+                )
+            else:
+                for log in await read_run_logs(client, run_id, grep=grep, level=level):
+                    console.print(format_log(log), markup=False, highlight=False)
+
+    _run(go())
+
+
+@app.command()
+def report(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Collect and render, publish nothing.")] = False,
+) -> None:
+    """Publish the runs finished since the last report to the configured targets, now."""
+    from flows.report import report_flow
+
+    outcome = _run(report_flow(dry_run=dry_run))
+    console.print(yaml.safe_dump(outcome, sort_keys=False, default_flow_style=False)[:4000], highlight=False)
+
+
 @app.command()
 def types() -> None:
     """The installed task types (built-in and from plugins)."""

@@ -19,6 +19,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from deployments.history import HistorySettings, ReportSettings
+
 CONFIG_FILE_ENV = "TASKLANE_CONFIG"
 
 
@@ -93,6 +95,8 @@ class Settings(BaseSettings):
         True, description="`make up` starts local Jira/Confluence/Mattermost peers and 'sandbox' blocks."
     )
     listen: ListenSettings = Field(default_factory=ListenSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     @classmethod
     def settings_customise_sources(

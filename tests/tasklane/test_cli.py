@@ -69,6 +69,18 @@ def test_apply_list_show_run(catalog: Path, project: str) -> None:
     shown = tasklane("show", f"{project}-fails", project=project)
     assert shown.returncode == 0 and "exit 4" in shown.stdout and "Failed" in shown.stdout
 
+    import re
+
+    run_id = re.search(r"created run \S+ \(([0-9a-f-]{36})\)", ok.stdout).group(1)
+    logs = tasklane("logs", run_id, "--grep", "hello", project=project)
+    assert logs.returncode == 0 and f"hello from {project}" in logs.stdout
+    failed = tasklane("history", "--task", f"{project}-fails", "--state", "failed", project=project)
+    assert failed.returncode == 0 and f"{project}-fails" in failed.stdout and "Failed" in failed.stdout
+    assert f"{project}-ok" not in failed.stdout
+    stats = tasklane("stats", "--days", "1", "--task", f"{project}-ok", "--json", project=project)
+    assert stats.returncode == 0, stats.stderr
+    assert re.search(r'"runs":\s*1\b', stats.stdout), stats.stdout
+
 
 def test_clear_errors(catalog: Path, project: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"

@@ -1,0 +1,75 @@
+"""The FastAPI app of `tasklane api` and the function that serves it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from deployments.apply import Target
+from tasklane.api.auth import TokenStore
+from tasklane.api.core import AppState, TtlCache, install_error_handlers
+from tasklane.api.settings import ApiSettings, load_api_settings
+from tasklane.settings import Settings, get_settings
+
+DESCRIPTION = """\
+The REST API of the schedulers Tasklane replaces (seeds 000, 001, 003, 004), served over the
+Prefect server: a task is a deployment, an execution a flow run.
+
+Every endpoint but `/health` needs `Authorization: Bearer <token>` (`tasklane token create NAME
+--role viewer|operator|admin`). Errors are `{code, message, errors: [{field, message}]}`.
+Every change is recorded as a `tasklane.*` Prefect event (`GET /api/scheduler/audit`).
+"""
+
+
+def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
+    """The API app for this project (settings.project), pool and home.
+
+    Args:
+        settings: Tasklane settings (default: `get_settings()`).
+        api: API settings (default: `settings.api` once folded in, else `TASKLANE_API__*`).
+    """
+    from tasklane.api import seed000, seed001, seed003
+
+    settings = settings or get_settings()
+    api = api or getattr(settings, "api", None) or load_api_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from prefect.client.orchestration import get_client
+
+        async with get_client() as client:
+            app.state.client = client
+            app.state.client_loop = asyncio.get_running_loop()
+            try:
+                yield
+            finally:
+                app.state.client = None
+
+    app = FastAPI(title="Tasklane API", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.tasklane = AppState(
+        target=Target(work_pool=settings.pool.name, timezone=settings.timezone, project=settings.project),
+        api=api,
+        tokens=TokenStore(api.tokens_path(Path(settings.home))),
+        base_dir=Path.cwd(),
+        cache=TtlCache(api.cache_seconds),
+        pool=settings.pool.name,
+        template_dirs=list(settings.templates),
+    )
+    install_error_handlers(app)
+    app.include_router(seed000.router)
+    app.include_router(seed001.router)
+    app.include_router(seed003.router)
+    return app
+
+
+def serve(settings: Settings | None = None, api: ApiSettings | None = None) -> None:
+    """Serve the API with uvicorn on api.host:api.port until interrupted (`tasklane api`)."""
+    import uvicorn
+
+    settings = settings or get_settings()
+    api = api or getattr(settings, "api", None) or load_api_settings()
+    uvicorn.run(create_app(settings, api), host=api.host, port=api.port, log_level="info")

@@ -1,0 +1,323 @@
+"""What every router shares: the request context (Prefect client, project, caller), errors, audit, cache."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from deployments.api_ops import emit_audit
+from deployments.apply import Target
+from deployments.catalog import TaskSpec, parse_task
+from deployments.errors import CatalogError, DeploymentsError, Problem, UnknownTaskError
+from deployments.operations import tag_value
+from tasklane.api.auth import Caller, Role, TokenStore
+from tasklane.api.settings import ApiSettings
+
+log = logging.getLogger("tasklane.api")
+T = TypeVar("T")
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str | None = None
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error: the seeds' envelope (`code`, `message`) and, for bad input, one entry per field."""
+
+    code: int
+    message: str
+    errors: list[FieldError] = []
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, errors: list[FieldError] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "No or unknown bearer token."},
+    403: {"model": ErrorResponse, "description": "The token's role or groups do not allow this."},
+    404: {"model": ErrorResponse, "description": "Unknown task, execution, template or pool."},
+    409: {"model": ErrorResponse, "description": "Conflicts with what the server holds."},
+    422: {"model": ErrorResponse, "description": "Invalid input; `errors` names each field."},
+    502: {"model": ErrorResponse, "description": "The Prefect server refused or is unreachable."},
+}
+
+
+def _error(status: int, message: str, errors: list[FieldError] | None = None, **headers: str) -> JSONResponse:
+    body = ErrorResponse(code=status, message=message, errors=errors or [])
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers or None)
+
+
+def problems_to_errors(problems: list[Problem]) -> list[FieldError]:
+    return [FieldError(field=p.field, message=p.message) for p in problems]
+
+
+def install_error_handlers(app) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        return _error(exc.status, exc.message, exc.errors, **headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for detail in exc.errors():
+            loc = list(detail.get("loc", ()))
+            if loc and loc[0] in ("body", "query", "path", "header"):
+                loc = loc[1:]
+            message = str(detail.get("msg", "is invalid")).removeprefix("Value error, ")
+            if detail.get("type") == "missing":
+                message = "is required"
+            errors.append(FieldError(field=".".join(map(str, loc)) or None, message=message))
+        count = len(errors)
+        return _error(422, f"{count} problem{'s' if count != 1 else ''} in the request", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(CatalogError)
+    async def _catalog(_request: Request, exc: CatalogError) -> JSONResponse:
+        taken = [p for p in exc.problems if "already used on the server" in p.message]
+        status = 409 if taken and len(taken) == len(exc.problems) else 422
+        count = len(exc.problems)
+        return _error(
+            status,
+            f"{count} problem{'s' if count != 1 else ''} in the request",
+            problems_to_errors(exc.problems),
+        )
+
+    @app.exception_handler(UnknownTaskError)
+    async def _unknown(_request: Request, exc: UnknownTaskError) -> JSONResponse:
+        return _error(404, f"no task {exc.name!r}")
+
+    @app.exception_handler(DeploymentsError)
+    async def _deployments(_request: Request, exc: DeploymentsError) -> JSONResponse:
+        return _error(409, str(exc))
+
+    @app.exception_handler(ObjectNotFound)
+    async def _not_found(_request: Request, _exc: ObjectNotFound) -> JSONResponse:
+        return _error(404, "not found on the Prefect server")
+
+    @app.exception_handler(PrefectHTTPStatusError)
+    async def _prefect(_request: Request, exc: PrefectHTTPStatusError) -> JSONResponse:
+        status = exc.response.status_code
+        if status == 404:
+            return _error(404, "not found on the Prefect server")
+        if status in (409, 422):
+            return _error(
+                422 if status == 422 else 409, f"the Prefect server refused: {exc.response.text[:300]}"
+            )
+        return _error(502, f"the Prefect server answered {status}")
+
+    @app.exception_handler(httpx.HTTPError)
+    async def _unreachable(_request: Request, exc: httpx.HTTPError) -> JSONResponse:
+        return _error(502, f"the Prefect server is unreachable ({type(exc).__name__})")
+
+
+# --- context -------------------------------------------------------------------------------------
+
+
+@dataclass
+class AppState:
+    """What `create_app` fixes: the project, the API settings, the token store, the cache."""
+
+    target: Target
+    api: ApiSettings
+    tokens: TokenStore
+    base_dir: Path
+    cache: TtlCache
+    pool: str
+    template_dirs: list[Path]
+
+
+@dataclass
+class Ctx:
+    """One request: the app's state, a Prefect client and the caller."""
+
+    state: AppState
+    client: PrefectClient
+    caller: Caller
+
+    @property
+    def target(self) -> Target:
+        return self.state.target
+
+    def check_group(self, deployment: DeploymentResponse) -> DeploymentResponse:
+        """The deployment, if the caller's group grants cover it; else 404 (its existence is not told)."""
+        if not self.caller.can_see(tag_value(deployment.tags, "group")):
+            raise ApiError(404, f"no task {deployment.name!r}")
+        return deployment
+
+    def parse(self, mapping: dict[str, Any]) -> TaskSpec:
+        """Validate a task mapping as the catalog does; 422 naming each field."""
+        parsed = parse_task(mapping, "request", 0, self.state.base_dir)
+        if isinstance(parsed, list):
+            raise CatalogError(parsed, where="the request", outcome="nothing was changed")
+        return parsed
+
+    def check_may_write(self, task: TaskSpec, job_changed: bool = True) -> None:
+        """Group grants for the task's group, and the shell gate for code-running types."""
+        if not self.caller.can_see(task.group):
+            raise ApiError(403, f"token {self.caller.name!r} has no grant for group {task.group!r}")
+        if task.type in self.state.api.shell_types and job_changed:
+            if not self.caller.has("admin"):
+                raise ApiError(403, f"only admins may set the commands of {task.type} tasks")
+            if not self.state.api.allow_shell:
+                raise ApiError(
+                    403,
+                    f"{task.type} tasks are not accepted through the API (api.allow_shell is off); "
+                    "put them in the catalog",
+                )
+
+    def invalidate(self) -> None:
+        self.state.cache.clear()
+
+    @asynccontextmanager
+    async def audit(
+        self, event: str, resource: str, change: dict[str, Any], deployment_id: UUID | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Emit `event` when the block ends: result "ok", or "failed: ..." (and re-raise)."""
+        record: dict[str, Any] = {"deployment_id": deployment_id}
+        try:
+            yield record
+        except Exception as exc:
+            message = exc.message if isinstance(exc, ApiError) else str(exc).splitlines()[0][:300]
+            self._emit(event, resource, change, f"failed: {message}", record.get("deployment_id"))
+            raise
+        finally:
+            self.invalidate()
+        self._emit(event, resource, change, record.get("result", "ok"), record.get("deployment_id"))
+
+    def _emit(self, event: str, resource: str, change: dict[str, Any], result: str, deployment_id) -> None:
+        try:
+            emit_audit(
+                event,
+                resource,
+                caller=self.caller.name,
+                role=self.caller.role,
+                change=change,
+                result=result,
+                project=self.target.project,
+                related_deployment=deployment_id,
+            )
+        except Exception:  # the audit must not turn a done change into an error
+            log.exception("could not emit audit event %s", event)
+        log.info("%s %s by %s (%s): %s", event, resource, self.caller.name, self.caller.role, result)
+
+
+async def _client(request: Request) -> AsyncIterator[PrefectClient]:
+    """The app's Prefect client when this request runs on the loop it was opened on, else one of its own."""
+    app_state = request.app.state
+    shared = getattr(app_state, "client", None)
+    if shared is not None and getattr(app_state, "client_loop", None) is asyncio.get_running_loop():
+        yield shared
+        return
+    async with get_client() as client:
+        yield client
+
+
+bearer = HTTPBearer(auto_error=False, description="A Tasklane API token (`tasklane token create`).")
+
+
+def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)")
+    caller = request.app.state.tasklane.tokens.caller(credentials.credentials)
+    if caller is None:
+        raise ApiError(401, "unknown or revoked token")
+    return caller
+
+
+def require(role: Role) -> Callable[..., Awaitable[Ctx]]:
+    """A dependency: the request's Ctx, if its token has at least `role`."""
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        client: Annotated[PrefectClient, Depends(_client)],
+    ) -> Ctx:
+        caller = _caller(request, credentials)
+        if not caller.has(role):
+            raise ApiError(403, f"token {caller.name!r} has role {caller.role!r}; this needs {role!r}")
+        return Ctx(request.app.state.tasklane, client, caller)
+
+    return dependency
+
+
+VIEWER = Depends(require("viewer"))
+OPERATOR = Depends(require("operator"))
+ADMIN = Depends(require("admin"))
+
+
+# --- cache ---------------------------------------------------------------------------------------
+
+
+class TtlCache:
+    """Short-lived reuse of read results, with concurrent identical loads coalesced into one."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._values: dict[Any, tuple[float, Any]] = {}
+        self._loading: dict[tuple[int, Any], asyncio.Future] = {}
+        self._generation = 0
+
+    def clear(self) -> None:
+        self._values.clear()
+        self._generation += 1
+
+    async def get(self, key: Any, load: Callable[[], Awaitable[T]]) -> T:
+        if self.seconds <= 0:
+            return await load()
+        now = time.monotonic()
+        hit = self._values.get(key)
+        if hit is not None and now - hit[0] < self.seconds:
+            return hit[1]
+        loop = asyncio.get_running_loop()
+        pending = self._loading.get((id(loop), key))
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future = loop.create_future()
+        self._loading[(id(loop), key)] = future
+        generation = self._generation
+        try:
+            value = await load()
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiting callers get it, nobody else needs to
+            else:
+                future.cancel()
+            raise
+        finally:
+            self._loading.pop((id(loop), key), None)
+        if generation == self._generation:
+            self._values[key] = (now, value)
+        future.set_result(value)
+        return value

@@ -1,0 +1,298 @@
+"""Request and response bodies, shaped as the seeds document them (snake_case field names).
+
+Seed 000's Go `Task` is served with snake_case JSON names (`task_type`, `cron_expr`, ...), as
+seed 004's Python service of the same model does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- seed 000 / 004 --------------------------------------------------------------------------------
+
+
+class RetryPolicyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_retries: int = 0
+    retry_delay: float = Field(10.0, description="Seconds before the first retry.")
+    backoff_factor: float = 2.0
+
+
+class Task(BaseModel):
+    """Seed 000's Task. `id` is the task's name (its Prefect deployment's name)."""
+
+    id: str
+    name: str
+    task_type: Literal["IMMEDIATE", "SCHEDULED"]
+    type: str | None = Field(None, description="Tasklane task type: shell, python, http, ...")
+    cron_expr: str | None = None
+    status: str = Field(..., description="PENDING, RUNNING, DONE, FAILED, RETRY, TIMEOUT or CANCELLED.")
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    priority: str
+    metadata: dict[str, Any] = {}
+    tags: list[str] = []
+    owner: str | None = None
+    dependencies: list[str] = []
+    timeout_seconds: float | None = None
+    retry_policy: RetryPolicyBody | None = None
+    parameters: dict[str, Any] = {}
+    execution_result: dict[str, Any] | None = None
+
+
+class TaskIn(BaseModel):
+    """Seed 000's Task as a request body. Server-set fields (id, status, dates, result) are ignored.
+
+    `type` (or `parameters.type`) is the Tasklane task type; `parameters` are its fields
+    (`command`, `url`, ...); `metadata` may carry `group`, `description`, `enabled`.
+    `task_type` IMMEDIATE runs the task once right after it is created.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    name: str | None = None
+    task_type: Literal["IMMEDIATE", "SCHEDULED"] | None = None
+    type: str | None = None
+    cron_expr: str | None = None
+    status: str | None = None
+    created_at: Any = None
+    updated_at: Any = None
+    priority: str | None = None
+    metadata: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    owner: str | None = None
+    dependencies: list[str] | None = None
+    timeout_seconds: float | None = None
+    retry_policy: RetryPolicyBody | None = None
+    parameters: dict[str, Any] | None = None
+    execution_result: Any = None
+
+
+class TaskList(BaseModel):
+    total_count: int
+    data: list[Task]
+
+
+class HistoryEntry(BaseModel):
+    """One finished execution (seed 004's task history)."""
+
+    id: str
+    task_id: str | None
+    name: str
+    status: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = None
+
+
+class HistoryList(BaseModel):
+    total_count: int
+    data: list[HistoryEntry]
+
+
+class Message(BaseModel):
+    message: str
+
+
+class Report(BaseModel):
+    report_type: str
+    generated_at: datetime
+    data: str
+
+
+class TaskReport(Report):
+    task_id: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    timestamp: datetime
+    prefect: Literal["ok", "unreachable"] = "ok"
+
+
+# --- seed 001 ------------------------------------------------------------------------------------
+
+
+class Job(BaseModel):
+    id: str
+    name: str
+    next_run: datetime | None = None
+    last_run: datetime | None = None
+
+
+class JobList(BaseModel):
+    code: int = 200
+    message: str = "success"
+    data: list[Job]
+
+
+class SchedulerState(BaseModel):
+    pool: str
+    paused: bool
+    changed: bool
+
+
+class SchedulerResponse(BaseModel):
+    code: int = 200
+    message: str = "success"
+    data: SchedulerState
+
+
+# --- seed 003 ------------------------------------------------------------------------------------
+
+
+class TaskBody(BaseModel):
+    """A task as the catalog writes it (seed 003's create body): common fields beside the type's own.
+
+    Extra keys are the task type's parameters (`command`, `url`, `callable`, ...). `schedule` is a
+    friendly spec (`{type: daily, time: "02:00"}`, `{every: 30s}`, `"0 2 * * *"`, a list, ...).
+    A `name` that is not an id ("Daily Backup") is kept as the display name and its slug is the id.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    description: str | None = None
+    group: str | None = None
+    type: str | None = None
+    tags: list[str] | None = None
+    owner: str | None = None
+    priority: str | None = None
+    schedule: Any = None
+    timeout_seconds: float | None = None
+    retry: dict[str, Any] | None = None
+    enabled: bool | None = None
+    depends_on: list[str] | None = None
+    max_concurrent: int | None = None
+    missed: str | None = None
+
+
+class TaskSummary(BaseModel):
+    id: str
+    name: str
+    group: str | None
+    status: Literal["active", "disabled"]
+    schedule: str
+    next_run: datetime | None = None
+    last_run: datetime | None = None
+    last_status: str | None = None
+    type: str | None = None
+    description: str = ""
+    priority: str | None = None
+
+
+class TaskPage(BaseModel):
+    total: int
+    page: int
+    limit: int
+    tasks: list[TaskSummary]
+
+
+class RunStarted(BaseModel):
+    execution_id: str
+    status: str
+
+
+class Execution(BaseModel):
+    id: str
+    task_id: str | None
+    status: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = None
+    output: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+
+
+class ExecutionPage(BaseModel):
+    total: int
+    page: int
+    limit: int
+    executions: list[Execution]
+
+
+class LogLine(BaseModel):
+    timestamp: datetime
+    level: str
+    message: str
+
+
+class Logs(BaseModel):
+    logs: list[LogLine]
+
+
+class TaskStats(BaseModel):
+    total_executions: int
+    success: int
+    failed: int
+    success_rate: float
+    avg_duration: float
+    total_duration: float
+
+
+class GlobalStats(BaseModel):
+    total_tasks: int
+    active_tasks: int
+    total_executions: int
+    success_rate: float
+    by_status: dict[str, int]
+
+
+class TemplateRow(BaseModel):
+    id: str
+    name: str
+    category: str
+    description: str
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateRow]
+
+
+class FromTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: str
+    name: str
+    params: dict[str, Any] = {}
+    group: str | None = None
+    enabled: bool | None = None
+
+
+class BatchResult(BaseModel):
+    group: str
+    action: Literal["enable", "disable", "delete"]
+    changed: list[str]
+
+
+class PreviewRun(BaseModel):
+    local: datetime
+    utc: datetime
+
+
+class Preview(BaseModel):
+    spec: dict[str, Any]
+    timezone: str
+    runs: list[PreviewRun]
+
+
+class AuditEvent(BaseModel):
+    id: str
+    occurred: datetime
+    event: str
+    resource: str
+    caller: str | None = None
+    role: str | None = None
+    change: Any = None
+    result: str | None = None
+
+
+class AuditList(BaseModel):
+    total: int
+    events: list[AuditEvent]

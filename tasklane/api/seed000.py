@@ -1,0 +1,325 @@
+"""Seed 000 (Go/Gin scheduler): /tasks, /reports, /health; and seed 004's /task_history.
+
+`GET /tasks/status/{status}` exists in both seeds: it is served as seed 000 documents it
+(`{total_count, data: [Task]}`, tasks whose latest run is in that status) and accepts seed 004's
+status names too (they are the same seven: PENDING, RUNNING, DONE, FAILED, RETRY, TIMEOUT,
+CANCELLED; case-insensitive, plus seed 003's success/failed/cancelled and Prefect's state names).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from deployments.api_ops import (
+    FINISHED,
+    SEED_STATUS_BY_NAME,
+    SEED_STATUSES,
+    page_runs,
+    run_filter,
+    run_results,
+    run_stats,
+    seed_status,
+    states_of,
+    task_mapping,
+)
+from deployments.management import delete_tasks
+from deployments.operations import recent_runs, run_task
+from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, FieldError
+from tasklane.api.schemas import (
+    Health,
+    HistoryEntry,
+    HistoryList,
+    Message,
+    Report,
+    Task,
+    TaskIn,
+    TaskList,
+    TaskReport,
+)
+from tasklane.api.views import (
+    create_task,
+    duration,
+    mapping_from_task_in,
+    rows,
+    to_task,
+    update_task,
+    visible_deployments,
+)
+
+router = APIRouter(responses=ERRORS)
+REPORT_TYPES = ("markdown", "mattermost", "confluence", "json")
+
+STATUS_ALIASES = {
+    **{s: s for s in SEED_STATUSES},
+    "SUCCESS": "DONE",
+    "COMPLETED": "DONE",
+    "ERROR": "FAILED",
+    "CANCELED": "CANCELLED",
+    "TIMEDOUT": "TIMEOUT",
+    **{name.upper(): status for name, status in SEED_STATUS_BY_NAME.items()},
+}
+
+
+def parse_status(text: str, field: str = "status") -> str:
+    status = STATUS_ALIASES.get(text.strip().upper().replace("_", ""), None) or STATUS_ALIASES.get(
+        text.strip().upper()
+    )
+    if status is None:
+        raise ApiError(
+            422,
+            "1 problem in the request",
+            [FieldError(field=field, message=f"unknown status {text!r} (known: {', '.join(SEED_STATUSES)})")],
+        )
+    return status
+
+
+@router.get("/health", response_model=Health, tags=["seed 000"])
+async def health(request: Request) -> Health:
+    """Liveness of the API (no token needed); `prefect` says whether the Prefect server answers."""
+    from prefect.client.orchestration import get_client
+
+    prefect = "ok"
+    try:
+        async with get_client() as client:
+            if await client.api_healthcheck() is not None:
+                prefect = "unreachable"
+    except Exception:
+        prefect = "unreachable"
+    return Health(status="ok", timestamp=datetime.now(UTC), prefect=prefect)
+
+
+async def _tasks(ctx: Ctx) -> list[Task]:
+    deployments = await visible_deployments(ctx)
+    found = await rows(ctx, deployments)
+    return [to_task(d, r) for d, r in zip(deployments, found, strict=True)]
+
+
+@router.get("/tasks", response_model=TaskList, tags=["seed 000"])
+async def list_tasks(ctx: Ctx = VIEWER) -> TaskList:
+    """Every task of the project (that the token's groups cover)."""
+    tasks = await _tasks(ctx)
+    return TaskList(total_count=len(tasks), data=tasks)
+
+
+@router.get("/tasks/status/{status}", response_model=TaskList, tags=["seed 000", "seed 004"])
+async def tasks_by_status(status: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -> TaskList:
+    """Tasks whose latest run is in `status` (a task that never ran is PENDING)."""
+    wanted = parse_status(status)
+    tasks = [t for t in await _tasks(ctx) if t.status == wanted]
+    return TaskList(total_count=len(tasks), data=tasks)
+
+
+@router.get("/tasks/tags/{tag}", response_model=TaskList, tags=["seed 000"])
+async def tasks_by_tag(tag: Annotated[str, Path(max_length=200)], ctx: Ctx = VIEWER) -> TaskList:
+    """Tasks carrying `tag` (a catalog tag, or one Tasklane sets such as `group:ops`)."""
+    deployments = [d for d in await visible_deployments(ctx) if tag in d.tags]
+    found = await rows(ctx, deployments)
+    tasks = [to_task(d, r) for d, r in zip(deployments, found, strict=True)]
+    return TaskList(total_count=len(tasks), data=tasks)
+
+
+async def _find(ctx: Ctx, ident: str):
+    from deployments.api_ops import find_task_by_id
+
+    return ctx.check_group(await find_task_by_id(ctx.client, ident, ctx.target))
+
+
+async def _task_with_result(ctx: Ctx, deployment) -> Task:
+    (row,) = await rows(ctx, [deployment])
+    last = await recent_runs(ctx.client, deployment.id, limit=1)
+    result = (await run_results(ctx.client, [last[0].id])).get(last[0].id) if last else None
+    return to_task(deployment, row, result)
+
+
+@router.get("/tasks/{id}", response_model=Task, tags=["seed 000"])
+async def get_task(id: Annotated[str, Path(max_length=200)], ctx: Ctx = VIEWER) -> Task:
+    """One task, with its latest run's result."""
+    return await _task_with_result(ctx, await _find(ctx, id))
+
+
+@router.post("/tasks", response_model=Task, status_code=201, tags=["seed 000"])
+async def create(body: TaskIn, ctx: Ctx = ADMIN) -> Task:
+    """Create a task (a deployment). IMMEDIATE tasks are also run once now."""
+    mapping = mapping_from_task_in(body)
+    name = str(mapping.get("name") or "")
+    async with ctx.audit("tasklane.task.created", f"tasklane.task.{name}", {"task": mapping}) as record:
+        task, deployment = await create_task(ctx, mapping)
+        record["deployment_id"] = deployment.id
+        if body.task_type == "IMMEDIATE":
+            flow_run = await run_task(ctx.client, task.name, target=ctx.target)
+            record["result"] = f"ok; run {flow_run.id}"
+    return await _task_with_result(ctx, deployment)
+
+
+@router.put("/tasks/{id}", response_model=Task, tags=["seed 000"])
+async def update(body: TaskIn, id: Annotated[str, Path(max_length=200)], ctx: Ctx = ADMIN) -> Task:
+    """Change a task; fields left out keep their values."""
+    deployment = await _find(ctx, id)
+    change = body.model_dump(mode="json", exclude_unset=True)
+    async with ctx.audit(
+        "tasklane.task.updated", f"tasklane.task.{deployment.name}", change, deployment.id
+    ) as record:
+        mapping = mapping_from_task_in(body, task_mapping(deployment))
+        schedule_given = "cron_expr" in change or body.task_type == "IMMEDIATE"
+        _, deployment = await update_task(ctx, deployment, mapping, schedule_given)
+        record["deployment_id"] = deployment.id
+    return await _task_with_result(ctx, deployment)
+
+
+@router.delete("/tasks/{id}", response_model=Message, tags=["seed 000"])
+async def delete(id: Annotated[str, Path(max_length=200)], ctx: Ctx = ADMIN) -> Message:
+    deployment = await _find(ctx, id)
+    async with ctx.audit(
+        "tasklane.task.deleted",
+        f"tasklane.task.{deployment.name}",
+        {"delete": deployment.name},
+        deployment.id,
+    ):
+        await delete_tasks(ctx.client, [deployment])
+    return Message(message="Task deleted successfully")
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+def _table(kind: str, title: str, header: list[str], lines: list[list[Any]], extra: dict[str, Any]) -> str:
+    cells = [[("" if c is None else str(c)) for c in line] for line in lines]
+    if kind == "json":
+        return json.dumps(
+            {"title": title, **extra, "rows": [dict(zip(header, c, strict=True)) for c in cells]},
+            ensure_ascii=False,
+        )
+    if kind == "confluence":
+        from html import escape
+
+        head = "".join(f"<th>{escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in line) + "</tr>" for line in cells)
+        facts = "".join(f"<li>{escape(k)}: {escape(str(v))}</li>" for k, v in extra.items())
+        return f"<h2>{escape(title)}</h2><ul>{facts}</ul><table><tbody><tr>{head}</tr>{body}</tbody></table>"
+    out = [f"### {title}", ""]
+    out += [f"- {k}: {v}" for k, v in extra.items()]
+    out += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in cells]
+    return "\n".join(out)
+
+
+def _report_type(kind: str) -> str:
+    if kind not in REPORT_TYPES:
+        raise ApiError(
+            422,
+            "1 problem in the request",
+            [
+                FieldError(
+                    field="type", message=f"unknown report type {kind!r} (known: {', '.join(REPORT_TYPES)})"
+                )
+            ],
+        )
+    return kind
+
+
+@router.get("/reports/{type}", response_model=Report, tags=["seed 000"])
+async def report(type: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -> Report:
+    """Every task's latest state and the runs' totals, as markdown, mattermost, confluence or json."""
+    kind = _report_type(type)
+    tasks = await _tasks(ctx)
+    stats = await run_stats(ctx.client, ctx.target)
+    lines = [
+        [
+            t.id,
+            t.metadata.get("group"),
+            t.status,
+            (t.execution_result or {}).get("at"),
+            t.metadata.get("next_run"),
+        ]
+        for t in tasks
+    ]
+    extra = {
+        "tasks": len(tasks),
+        "executions": stats.total,
+        "success_rate": f"{stats.success_rate}%",
+    }
+    data = _table(
+        kind, "Tasklane task report", ["task", "group", "status", "last run", "next run"], lines, extra
+    )
+    return Report(report_type=kind, generated_at=datetime.now(UTC), data=data)
+
+
+@router.post("/tasks/{id}/report", response_model=TaskReport, tags=["seed 000"])
+async def task_report(
+    id: Annotated[str, Path(max_length=200)],
+    type: Annotated[str, Query(max_length=40)] = "markdown",
+    ctx: Ctx = OPERATOR,
+) -> TaskReport:
+    """A report of one task's recent runs and totals."""
+    kind = _report_type(type)
+    deployment = await _find(ctx, id)
+    async with ctx.audit(
+        "tasklane.report.generated", f"tasklane.task.{deployment.name}", {"report_type": kind}, deployment.id
+    ):
+        runs = await recent_runs(ctx.client, deployment.id, limit=20)
+        stats = await run_stats(ctx.client, ctx.target, [deployment.id])
+        lines = [
+            [r.name, seed_status(r.state_name, r.state_type), r.start_time, r.end_time, duration(r)]
+            for r in runs
+        ]
+        extra = {
+            "executions": stats.total,
+            "success": stats.success,
+            "failed": stats.failed,
+            "success_rate": f"{stats.success_rate}%",
+            "avg_duration": stats.avg_duration,
+        }
+        data = _table(
+            kind,
+            f"Task {deployment.name}",
+            ["run", "status", "started", "finished", "duration"],
+            lines,
+            extra,
+        )
+    return TaskReport(task_id=deployment.name, report_type=kind, generated_at=datetime.now(UTC), data=data)
+
+
+# --- seed 004 ------------------------------------------------------------------------------------
+
+
+@router.get("/task_history", response_model=HistoryList, tags=["seed 004"])
+async def task_history(
+    status: Annotated[
+        str | None, Query(max_length=40, description="Only this status (DONE, FAILED, ...).")
+    ] = None,
+    task: Annotated[str | None, Query(max_length=200, description="Only this task.")] = None,
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ctx: Ctx = VIEWER,
+) -> HistoryList:
+    """Finished executions (DONE, FAILED, TIMEOUT, CANCELLED), newest first."""
+    deployments = await visible_deployments(ctx)
+    if task is not None:
+        deployments = [await _find(ctx, task)]
+    by_id = {d.id: d.name for d in deployments}
+    state = states_of(parse_status(status)) if status else FINISHED
+    narrowed = task is not None or bool(ctx.caller.groups)
+    total, runs = await page_runs(
+        ctx.client,
+        ctx.target,
+        run_filter(list(by_id) if narrowed else None, state),
+        offset=(page - 1) * limit,
+        limit=limit,
+    )
+    data = [
+        HistoryEntry(
+            id=str(r.id),
+            task_id=by_id.get(r.deployment_id),
+            name=r.name,
+            status=seed_status(r.state_name, r.state_type),
+            started_at=r.start_time,
+            finished_at=r.end_time,
+            duration=duration(r),
+        )
+        for r in runs
+    ]
+    return HistoryList(total_count=total, data=data)

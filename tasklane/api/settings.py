@@ -1,0 +1,52 @@
+"""Settings of `tasklane api` (to be folded into `tasklane.settings.Settings` as its `api` field).
+
+Read here from `TASKLANE_API__*` environment variables (e.g. `TASKLANE_API__PORT=8400`,
+`TASKLANE_API__ALLOW_SHELL=true`), the same names they will have once folded in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseModel):
+    """The REST API: where it listens, what it accepts, where its tokens live."""
+
+    host: str = Field("127.0.0.1", description="Bind address; loopback by default.")
+    port: int = Field(8300, ge=1, le=65535)
+    allow_shell: bool = Field(
+        False,
+        description="Accept tasks that run code on the worker host (types in `shell_types`) from "
+        "admins. Off: such tasks come only from the catalog.",
+    )
+    shell_types: list[str] = Field(
+        default_factory=lambda: ["shell", "python"],
+        description="Task types gated by allow_shell. python is included: a callable such as "
+        "os:system is a shell command in disguise.",
+    )
+    tokens_file: Path | None = Field(
+        None, description="JSON file of hashed API tokens; default <home>/api-tokens.json."
+    )
+    cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How long a task list is reused for identical reads (0: never); every write "
+        "through the API clears it.",
+    )
+
+    def tokens_path(self, home: Path) -> Path:
+        return self.tokens_file or home / "api-tokens.json"
+
+
+class _FromEnv(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TASKLANE_", env_nested_delimiter="__", extra="ignore")
+
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+
+def load_api_settings() -> ApiSettings:
+    """ApiSettings from `TASKLANE_API__*` (defaults for the rest)."""
+    return _FromEnv().api

@@ -1,0 +1,297 @@
+"""From the seeds' bodies to catalog tasks, and from deployments and flow runs to the seeds' bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from typing import Any
+
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.responses import DeploymentResponse
+
+from deployments.api_ops import (
+    SEED003_STATUS,
+    TITLE_TAG_PREFIX,
+    next_runs,
+    save_task,
+    seed_status,
+    slug,
+    task_mapping,
+    title_of,
+)
+from deployments.apply import read_task_deployments
+from deployments.catalog import TASK_NAME, TaskSpec
+from deployments.management import RESERVED_TAG_PREFIXES
+from deployments.operations import TaskRow, describe_schedules, tag_value, task_row
+from tasklane.api.core import ApiError, Ctx
+from tasklane.api.schemas import (
+    Execution,
+    RetryPolicyBody,
+    Task,
+    TaskBody,
+    TaskIn,
+    TaskSummary,
+)
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+async def visible_deployments(ctx: Ctx) -> list[DeploymentResponse]:
+    """The project's task deployments the caller may see, by name (one query, briefly cached)."""
+
+    async def load() -> list[DeploymentResponse]:
+        found = await read_task_deployments(ctx.client, ctx.target)
+        return [found[name] for name in sorted(found)]
+
+    every = await ctx.state.cache.get(("deployments",), load)
+    return [d for d in every if ctx.caller.can_see(tag_value(d.tags, "group"))]
+
+
+async def rows(ctx: Ctx, deployments: list[DeploymentResponse]) -> list[TaskRow]:
+    """`operations.task_row` of each deployment (next run, last state), briefly cached per task."""
+
+    async def one(deployment: DeploymentResponse) -> TaskRow:
+        key = ("row", deployment.id, deployment.updated)
+        row = await ctx.state.cache.get(key, lambda: task_row(ctx.client, deployment))
+        # The server creates scheduled runs a little ahead; the schedules say it at once.
+        planned = next_runs(deployment, 1)
+        if planned and (row.next_run is None or planned[0] < row.next_run):
+            row = dataclasses.replace(row, next_run=planned[0])
+        return row
+
+    return list(await asyncio.gather(*(one(d) for d in deployments)))
+
+
+def user_tags(deployment: DeploymentResponse) -> list[str]:
+    return [
+        t
+        for t in deployment.tags
+        if t != "tasklane" and not t.startswith((*RESERVED_TAG_PREFIXES, TITLE_TAG_PREFIX))
+    ]
+
+
+def cron_expr(deployment: DeploymentResponse) -> str | None:
+    for item in deployment.schedules or []:
+        cron = getattr(item.schedule, "cron", None)
+        if cron:
+            return cron
+    text = describe_schedules(deployment)
+    return None if text == "-" else text
+
+
+def to_task(deployment: DeploymentResponse, row: TaskRow, result: Any = None) -> Task:
+    """Seed 000's Task of a deployment; `status` is its latest run's, in the seeds' names."""
+    policy = deployment.parameters.get("policy", {})
+    delays = policy.get("retry_delays") or []
+    retry = None
+    if policy.get("retries"):
+        factor = round(delays[1] / delays[0], 6) if len(delays) > 1 and delays[0] else 2.0
+        retry = RetryPolicyBody(
+            max_retries=policy["retries"], retry_delay=delays[0] if delays else 0, backoff_factor=factor
+        )
+    job = dict(deployment.parameters.get("job", {}))
+    upstream = [t.removeprefix("upstream:") for t in deployment.tags if t.startswith("upstream:")]
+    execution = None
+    if row.last_state is not None:
+        execution = {"state": row.last_state, "at": row.last_run.isoformat() if row.last_run else None}
+        if result is not None:
+            execution["result"] = result
+    return Task(
+        id=deployment.name,
+        name=title_of(deployment),
+        task_type="SCHEDULED" if deployment.schedules else "IMMEDIATE",
+        type=row.type,
+        cron_expr=cron_expr(deployment),
+        status=seed_status(row.last_state),
+        created_at=deployment.created,
+        updated_at=deployment.updated,
+        priority=row.priority or "MEDIUM",
+        metadata={
+            "group": row.group,
+            "description": deployment.description or "",
+            "enabled": row.enabled,
+            "schedule": row.schedule,
+            "next_run": row.next_run.isoformat() if row.next_run else None,
+            "deployment_id": str(deployment.id),
+        },
+        tags=user_tags(deployment),
+        owner=tag_value(deployment.tags, "owner"),
+        dependencies=upstream,
+        timeout_seconds=policy.get("timeout_seconds"),
+        retry_policy=retry,
+        parameters=job,
+        execution_result=execution,
+    )
+
+
+def to_summary(deployment: DeploymentResponse, row: TaskRow) -> TaskSummary:
+    """Seed 003's task row."""
+    return TaskSummary(
+        id=deployment.name,
+        name=title_of(deployment),
+        group=row.group,
+        status="active" if row.enabled else "disabled",
+        schedule=row.schedule,
+        next_run=row.next_run,
+        last_run=row.last_run,
+        last_status=SEED003_STATUS[seed_status(row.last_state)] if row.last_state else None,
+        type=row.type,
+        description=deployment.description or "",
+        priority=row.priority,
+    )
+
+
+def duration(run: FlowRun) -> float | None:
+    if run.start_time and run.end_time:
+        return round((run.end_time - run.start_time).total_seconds(), 3)
+    if run.total_run_time:
+        return round(run.total_run_time.total_seconds(), 3)
+    return None
+
+
+def to_execution(run: FlowRun, task_id: str | None, result: Any = None, *, seed003: bool = True) -> Execution:
+    state = run.state
+    status = seed_status(state.name if state else None, state.type if state else None)
+    output = None
+    exit_code = None
+    if isinstance(result, dict):
+        exit_code = result.get("exit_code") if isinstance(result.get("exit_code"), int) else None
+        tail = result.get("output_tail")
+        if isinstance(tail, list):
+            output = "\n".join(map(str, tail))
+        elif isinstance(tail, str):
+            output = tail
+        else:
+            output = json.dumps(result, default=str, ensure_ascii=False)
+    elif result is not None:
+        output = result if isinstance(result, str) else json.dumps(result, default=str, ensure_ascii=False)
+    error = None
+    if state is not None and status in ("FAILED", "TIMEOUT", "CANCELLED"):
+        error = state.message or state.name
+    return Execution(
+        id=str(run.id),
+        task_id=task_id,
+        status=SEED003_STATUS[status] if seed003 else status,
+        started_at=run.start_time,
+        finished_at=run.end_time,
+        duration=duration(run),
+        output=output,
+        error=error,
+        exit_code=exit_code,
+    )
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def named(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A display name that is not an id ("Daily Backup") becomes a slug id and a `title:` tag."""
+    name = mapping.get("name")
+    if isinstance(name, str) and name.strip() and not TASK_NAME.match(name):
+        ident = slug(name)
+        if ident and TASK_NAME.match(ident):
+            tags = [t for t in mapping.get("tags") or [] if not str(t).startswith(TITLE_TAG_PREFIX)]
+            mapping = {**mapping, "name": ident, "tags": [*tags, f"{TITLE_TAG_PREFIX}{name.strip()}"]}
+    return mapping
+
+
+def mapping_from_body(body: TaskBody, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Seed 003's body (a catalog task) merged over `base` (PUT: the task as the server holds it)."""
+    given = body.model_dump(exclude_unset=True)
+    given.update(body.model_extra or {})
+    mapping = dict(base or {})
+    if base is not None:
+        given.pop("name", None)  # the id is in the path; a task is renamed by clone + delete
+    if "type" in given and base is not None and given["type"] != base.get("type"):
+        # Another type: the old type's parameters do not apply.
+        mapping = {k: v for k, v in mapping.items() if k in _COMMON}
+    mapping.update(given)
+    return named(mapping) if base is None else mapping
+
+
+def mapping_from_task_in(body: TaskIn, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Seed 000's Task body as a catalog task, merged over `base` (PUT)."""
+    given = body.model_dump(exclude_unset=True)
+    mapping = dict(base or {})
+    parameters = dict(given.get("parameters") or {})
+    job_type = given.get("type") or parameters.pop("type", None)
+    parameters.pop("type", None)
+    if job_type is not None:
+        if base is not None and job_type != base.get("type"):
+            mapping = {k: v for k, v in mapping.items() if k in _COMMON}
+        mapping["type"] = job_type
+    if base is None and "name" in given:
+        mapping["name"] = given["name"]
+    metadata = dict(given.get("metadata") or {})
+    for key in ("group", "description", "enabled", "max_concurrent", "missed"):
+        if key in metadata:
+            mapping[key] = metadata[key]
+    if "cron_expr" in given:
+        if given["cron_expr"]:
+            mapping["schedule"] = {"cron": given["cron_expr"]}
+        else:
+            mapping.pop("schedule", None)
+    elif body.task_type == "IMMEDIATE":
+        mapping.pop("schedule", None)
+    for source, target in (
+        ("priority", "priority"),
+        ("tags", "tags"),
+        ("owner", "owner"),
+        ("dependencies", "depends_on"),
+        ("timeout_seconds", "timeout_seconds"),
+    ):
+        if source in given:
+            if given[source] is None:
+                mapping.pop(target, None)
+            else:
+                mapping[target] = given[source]
+    if given.get("retry_policy") is not None:
+        mapping["retry"] = given["retry_policy"]
+    mapping.update(parameters)
+    return named(mapping) if base is None else mapping
+
+
+_COMMON = {
+    "name",
+    "description",
+    "group",
+    "tags",
+    "owner",
+    "priority",
+    "schedule",
+    "timeout_seconds",
+    "retry",
+    "enabled",
+    "depends_on",
+    "max_concurrent",
+    "missed",
+}
+
+
+async def create_task(ctx: Ctx, mapping: dict[str, Any]) -> tuple[TaskSpec, DeploymentResponse]:
+    """Validate and deploy a new task; 409 if its name is taken."""
+    task = ctx.parse(mapping)
+    ctx.check_may_write(task)
+    existing = set(await read_task_deployments(ctx.client, ctx.target))
+    if task.name in existing:
+        raise ApiError(409, f"a task named {task.name!r} already exists; PUT changes it")
+    deployment_id = await save_task(ctx.client, task, ctx.target)
+    return task, await ctx.client.read_deployment(deployment_id)
+
+
+async def update_task(
+    ctx: Ctx, deployment: DeploymentResponse, mapping: dict[str, Any], schedule_given: bool
+) -> tuple[TaskSpec, DeploymentResponse]:
+    """Validate and re-deploy a changed task (its schedules kept when the request leaves them out)."""
+    before = task_mapping(deployment)
+    keep = not schedule_given and "schedule" in before
+    if keep:
+        # The server holds compiled schedules; an rrule one cannot be read back as a spec.
+        mapping = {k: v for k, v in mapping.items() if k != "schedule"}
+    task = ctx.parse(mapping)
+    previous = ctx.parse({k: v for k, v in before.items() if k != "schedule"})
+    job_changed = task.type != previous.type or task.job != previous.job
+    ctx.check_may_write(task, job_changed=job_changed)
+    deployment_id = await save_task(ctx.client, task, ctx.target, existing=deployment, keep_schedules=keep)
+    return task, await ctx.client.read_deployment(deployment_id)
