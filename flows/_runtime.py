@@ -120,20 +120,34 @@ async def arun_job(fn: Callable[..., Any], policy: RunPolicy, name: str, *args: 
     return result
 
 
-def run_job(fn: Callable[..., Any], policy: RunPolicy, name: str, *args: Any) -> Any:
+def run_job(
+    fn: Callable[..., Any],
+    policy: RunPolicy,
+    name: str,
+    *args: Any,
+    retry_condition_fn: Callable[..., bool] | None = None,
+    on_result: Callable[[Any], Any] | None = None,
+) -> Any:
     """A sync flow's body: the same as `arun_job`.
 
     Sync flows keep the job in the main thread, where Prefect's timeout can interrupt a
-    blocking call with a signal.
+    blocking call with a signal. `retry_condition_fn` lets a flow refuse to retry errors no
+    retry can mend (refused credentials); `on_result` records the flow's own artifacts and
+    returns what the run keeps (default: a result artifact and the result itself).
     """
     early = run_coro_as_sync(startup_outcome(policy))
     if early is not None:
         return early
-    state = policy_task(fn, policy, name)(*args, return_state=True)
+    job = policy_task(fn, policy, name)
+    if retry_condition_fn is not None:
+        job = job.with_options(retry_condition_fn=retry_condition_fn)
+    state = job(*args, return_state=True)
     final = timed_out_state(state)
     if final is not None:
         return final
     result = state.result()
+    if on_result is not None:
+        return on_result(result)
     record_result(result)
     return result
 

@@ -29,7 +29,7 @@ from deployments.integration_jobs import (
     run_placeholders,
 )
 from deployments.policy import RunPolicy
-from flows._runtime import policy_task, timed_out_state
+from flows._runtime import run_job
 from flows.errors import BadCredentialsBlock
 from integrations.confluence import TableLocator
 
@@ -109,13 +109,17 @@ def record_write(result: dict[str, Any], task: str) -> None:
 def confluence_table_flow(job: ConfluenceTableJob, policy: RunPolicy = RunPolicy()) -> Any:
     """Write rows into a Confluence table with the task's retries and timeout."""
     values = run_placeholders()
-    run = policy_task(write_rows, policy, "confluence-table").with_options(
-        retry_condition_fn=retry_unless(BadCredentialsBlock)
+
+    def keep(result: dict[str, Any]) -> dict[str, Any]:
+        record_write(result, values["task"])
+        return result
+
+    return run_job(
+        write_rows,
+        policy,
+        "confluence-table",
+        job,
+        values,
+        retry_condition_fn=retry_unless(BadCredentialsBlock),
+        on_result=keep,
     )
-    state = run(job, values, return_state=True)
-    final = timed_out_state(state)
-    if final is not None:
-        return final
-    result = state.result()
-    record_write(result, values["task"])
-    return result

@@ -25,7 +25,7 @@ from deployments.integration_jobs import (
     run_placeholders,
 )
 from deployments.policy import RunPolicy
-from flows._runtime import policy_task, timed_out_state
+from flows._runtime import run_job
 from flows.errors import BadCredentialsBlock
 from integrations.jira import IssueTree, TreeOptions, fetch_issue_tree
 from integrations.jira_excel import write_issue_tree_xlsx
@@ -139,13 +139,17 @@ def record_export(result: dict[str, Any], task: str) -> None:
 def jira_export_flow(job: JiraExportJob, policy: RunPolicy = RunPolicy()) -> Any:
     """Export a Jira issue tree to Excel with the task's retries and timeout."""
     values = run_placeholders()
-    run = policy_task(export, policy, "jira-export").with_options(
-        retry_condition_fn=retry_unless(BadCredentialsBlock)
+
+    def keep(result: dict[str, Any]) -> dict[str, Any]:
+        record_export(result, values["task"])
+        return {key: value for key, value in result.items() if key != "roots"}  # the tree is in the file
+
+    return run_job(
+        export,
+        policy,
+        "jira-export",
+        job,
+        values,
+        retry_condition_fn=retry_unless(BadCredentialsBlock),
+        on_result=keep,
     )
-    state = run(job, values, return_state=True)
-    final = timed_out_state(state)
-    if final is not None:
-        return final
-    result = state.result()
-    record_export(result, values["task"])
-    return {key: value for key, value in result.items() if key != "roots"}

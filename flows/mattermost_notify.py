@@ -24,7 +24,7 @@ from deployments.integration_jobs import (
     run_placeholders,
 )
 from deployments.policy import RunPolicy
-from flows._runtime import policy_task, timed_out_state
+from flows._runtime import run_job
 from flows.errors import BadCredentialsBlock
 
 CHANNEL_ID = re.compile(r"^[a-z0-9]{26}$")
@@ -107,13 +107,17 @@ def record_post(result: dict[str, Any], task: str) -> None:
 def mattermost_notify_flow(job: MattermostNotifyJob, policy: RunPolicy = RunPolicy()) -> Any:
     """Post a Mattermost message with the task's retries and timeout."""
     values = run_placeholders()
-    run = policy_task(notify, policy, "mattermost-post").with_options(
-        retry_condition_fn=retry_unless(BadCredentialsBlock)
+
+    def keep(result: dict[str, Any]) -> dict[str, Any]:
+        record_post(result, values["task"])
+        return result
+
+    return run_job(
+        notify,
+        policy,
+        "mattermost-post",
+        job,
+        values,
+        retry_condition_fn=retry_unless(BadCredentialsBlock),
+        on_result=keep,
     )
-    state = run(job, values, return_state=True)
-    final = timed_out_state(state)
-    if final is not None:
-        return final
-    result = state.result()
-    record_post(result, values["task"])
-    return result
