@@ -102,6 +102,11 @@ def _start(name: str, argv: list[str], env: dict[str, str], home: Path) -> Manag
     return Managed(name, process, log_path)
 
 
+def start_process(name: str, argv: list[str], env: dict[str, str], home: Path) -> Managed:
+    """Start one of the project's own commands (argv[0] from the venv) in its own session."""
+    return _start(name, [_bin(argv[0]), *argv[1:]], env, home)
+
+
 def database_url(home: Path, database: str) -> str:
     if database == "sqlite":
         return f"sqlite+aiosqlite:///{(home / 'prefect.db').resolve()}"

@@ -85,4 +85,12 @@ def bring_up(settings: Settings, stack: stack_mod.Stack, console: Console, *, st
         )
         stack.record()
         console.print(f"worker polling pool {settings.pool.name!r} (logs: {home}/logs/worker.log)")
+    from tasklane.api import load_api_settings
+
+    api = load_api_settings()
+    stack.processes.append(
+        stack_mod.start_process("api", ["tasklane", "api"], stack_mod.prefect_env(api_url, home), home)
+    )
+    stack.record()
+    console.print(f"REST API on http://{api.host}:{api.port} (tokens: `tasklane token create NAME --role R`)")
     console.print(f"\n[bold green]Tasklane is up.[/bold green] Prefect UI: {settings.server.ui_url}")

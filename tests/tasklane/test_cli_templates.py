@@ -65,3 +65,21 @@ def test_bad_values_are_named(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "source" in missing.stderr
     unknown = tasklane("new", "x", "--from", "nope", cwd=tmp_path)
     assert unknown.returncode == 2 and "no template named 'nope'" in unknown.stderr
+
+
+def test_token_create_list_revoke(tmp_path: Path) -> None:
+    env = {**os.environ, "TASKLANE_HOME": str(tmp_path / ".tasklane")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([TASKLANE, "token", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    created = cli("create", "ci-bot", "--role", "operator", "--group", "ops")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert len(token) >= 32
+    listed = cli("list")
+    assert "ci-bot" in listed.stdout and "operator" in listed.stdout and token not in listed.stdout
+    stored = "".join(p.read_text() for p in (tmp_path / ".tasklane").rglob("*.json"))
+    assert token not in stored  # only its hash is kept
+    assert cli("create", "x", "--role", "root").returncode == 2
+    assert "revoked" in cli("revoke", "ci-bot").stdout

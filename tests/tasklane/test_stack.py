@@ -74,7 +74,7 @@ class Up:
 
 
 def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) -> None:
-    port = free_port()
+    port, api_port = free_port(), free_port()
     pidfile = tmp_path / "job.pid"
     (tmp_path / "tasks.yaml").write_text(textwrap.dedent(CATALOG.format(pidfile=pidfile)))
     env = {
@@ -85,6 +85,7 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
         "TASKLANE_PROJECT": "default",
         "TASKLANE_CATALOG": '["tasks.yaml"]',
         "TASKLANE_WORKER__QUERY_SECONDS": "1",
+        "TASKLANE_API__PORT": str(api_port),
     }
     env.pop("PREFECT_API_URL")  # the stack must point its own clients at its own server
     api = f"http://127.0.0.1:{port}/api"
@@ -95,6 +96,17 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
     assert httpx.get(f"{api}/health").status_code == 200
     assert (tmp_path / "prefect.toml").read_text().count(api) == 1
     assert (tmp_path / ".tasklane" / "prefect.db").exists()
+    deadline = time.monotonic() + 30
+    while True:  # the REST API comes up beside the server
+        try:
+            health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2)
+            if health.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the REST API did not answer /health"
+        time.sleep(0.5)
+    assert health.json()["status"] == "ok"
 
     cli_env = {**env, "PREFECT_API_URL": api}
     run = subprocess.run(
