@@ -32,10 +32,6 @@ os.environ.update(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOCAL_STORAGE_PATH": str(TEST_HOME / "results"),
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
-        # Let the scheduler look far enough ahead to reach the next DST changes (schedule tests).
-        "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "200",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_SCHEDULED_TIME": "P400D",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
         "TASKLANE_HOME": str(TEST_HOME),
         "TASKLANE_POOL__NAME": TEST_POOL,
