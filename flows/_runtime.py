@@ -12,6 +12,7 @@ before its job starts:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from deployments.policy import RunPolicy
 
 RESULT_ARTIFACT_CHARS = 4000
 DUE_STATES = [StateType.SCHEDULED, StateType.PENDING]
+MAX_EARLY_WAIT_SECONDS = 60.0
 
 
 def policy_task(fn: Callable[..., Any], policy: RunPolicy, name: str) -> Task[..., Any]:
@@ -72,12 +74,27 @@ async def _later_due_run(client: PrefectClient, run: FlowRun, now: datetime) -> 
     return next((r for r in later if r.id != run.id and r.auto_scheduled), None)
 
 
+async def wait_for_scheduled_time(run: FlowRun) -> None:
+    """Never start the job early.
+
+    Workers prefetch runs so the process is warm at the due time, and the server lets a
+    prefetched run start when its wait, rounded to whole seconds, is over: up to 0.5 s
+    early. A job due at 00:00:00 must not see the previous day, so wait out the rest here.
+    """
+    if run.run_count > 1 or not run.expected_start_time:
+        return
+    early = (run.expected_start_time - datetime.now(UTC)).total_seconds()
+    if 0 < early <= MAX_EARLY_WAIT_SECONDS:
+        await asyncio.sleep(early)
+
+
 async def startup_outcome(policy: RunPolicy) -> State | None:
     """The state to end with instead of running the job, or None to run it."""
     context = FlowRunContext.get()
     run = context.flow_run if context else None
     if run is None or run.deployment_id is None:
         return None  # called directly, not from a deployment: nothing was missed
+    await wait_for_scheduled_time(run)
     if run.run_count > policy.retries + 1:
         return Failed(
             name="Crashed",
