@@ -42,7 +42,6 @@ import requests
 from atlassian import Confluence
 from bs4 import BeautifulSoup
 from requests.adapters import HTTPAdapter
-from urllib3.util import Retry
 
 from integrations.errors import (
     AuthenticationError,
@@ -55,9 +54,9 @@ from integrations.errors import (
     TableNotFoundError,
     TableShapeError,
 )
+from integrations.retrying import bounded_retry
 
 SERVICE = "Confluence"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 DEFAULT_RETRIES = 4
 DEFAULT_BACKOFF_FACTOR = 0.5
 DEFAULT_MAX_BACKOFF = 30.0
@@ -134,22 +133,9 @@ def make_confluence_client(
         retry_with_header=False,
         backoff_and_retry=False,
     )
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        other=0,
-        # GET and PUT only (urllib3's default idempotent methods): a PUT carries the version
-        # number, so a resend of a PUT that did land is answered 409 and resolved by ConfluencePages.
-        status_forcelist=RETRY_STATUSES,
-        backoff_factor=backoff_factor,
-        backoff_max=max_backoff,
-        retry_after_max=max_retry_after,
-        respect_retry_after_header=True,
-        # Return the last answer instead of raising RetryError, so that it is mapped to our errors.
-        raise_on_status=False,
-    )
+    # GET and PUT only (urllib3's default idempotent methods): a PUT carries the version number,
+    # so a resend of a PUT that did land is answered 409 and resolved by ConfluencePages.
+    retry = bounded_retry(retries, backoff_factor, max_backoff, max_retry_after)
     client.session.mount(client.url.rstrip("/") + "/", HTTPAdapter(max_retries=retry))
     return client
 

@@ -49,7 +49,6 @@ import websockets
 from mattermostdriver import Driver
 from mattermostdriver.client import Client
 from requests.adapters import HTTPAdapter
-from urllib3.util import Retry
 
 from integrations.errors import (
     AuthenticationError,
@@ -59,11 +58,11 @@ from integrations.errors import (
     ServiceUnavailableError,
     ServiceUnreachableError,
 )
+from integrations.retrying import bounded_retry
 
 log = logging.getLogger(__name__)
 
 SERVICE = "Mattermost"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 DEFAULT_RETRIES = 4
 DEFAULT_BACKOFF_FACTOR = 0.5
 DEFAULT_MAX_BACKOFF = 30.0
@@ -213,22 +212,9 @@ def make_mattermost_driver(
     """
     if not token and not (login_id and password):
         raise ValueError(f"Mattermost ({source}): give a token, or a login_id and a password")
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        other=0,
-        # POST too: the only POSTs sent are the login and new posts, and a new post carries a
-        # pending_post_id, by which the server recognises a resend of a post it already created.
-        allowed_methods=None,
-        status_forcelist=RETRY_STATUSES,
-        backoff_factor=backoff_factor,
-        backoff_max=max_backoff,
-        retry_after_max=max_retry_after,
-        respect_retry_after_header=True,
-        raise_on_status=False,  # the last answer is mapped to our errors, not raised as RetryError
-    )
+    # POST too: the only POSTs sent are the login and new posts, and a new post carries a
+    # pending_post_id, by which the server recognises a resend of a post it already created.
+    retry = bounded_retry(retries, backoff_factor, max_backoff, max_retry_after, any_method=True)
     options = {
         **_server_options(url),
         "token": token,
