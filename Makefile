@@ -7,7 +7,7 @@ UV := $(UV_HOME)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up down test lint bench clean
+.PHONY: install up down test test-postgres lint bench clean
 
 $(UV):
 	@mkdir -p .tasklane
@@ -20,8 +20,12 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced
 
+# `make up DB=postgres` runs the server on a local PostgreSQL (installed if missing, data under
+# .tasklane/postgres/); DB=sqlite or a postgresql+asyncpg:// URL also work. Unset: server.database.
+DB ?=
+
 up: install
-	$(BIN)/tasklane up
+	$(if $(DB),TASKLANE_SERVER__DATABASE='$(DB)' )$(BIN)/tasklane up
 
 down:
 	@if [ -x $(BIN)/tasklane ]; then $(BIN)/tasklane down; fi
@@ -32,6 +36,12 @@ lint: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-postgres
+
+# The reliability tests again, with the Prefect server on a fresh local PostgreSQL database
+# (skipped, with the reason printed, where PostgreSQL cannot be installed).
+test-postgres: install
+	TASKLANE_TEST_DATABASE=postgres $(BIN)/pytest -q -rs -p no:cacheprovider tests/reliability
 
 bench: install
 	$(BIN)/python -m bench.run_now

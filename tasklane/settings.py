@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from deployments.alerts import AlertSettings
 from deployments.history import HistorySettings, ReportSettings
 
 CONFIG_FILE_ENV = "TASKLANE_CONFIG"
@@ -31,8 +32,24 @@ class ServerSettings(BaseModel):
     port: int = Field(4200, ge=1, le=65535)
     database: str = Field(
         "sqlite",
-        description="'sqlite' (a file under home) or a SQLAlchemy URL for PostgreSQL.",
+        description=(
+            "'sqlite' (home/prefect.db), 'postgres' (a local PostgreSQL server the project installs "
+            "and runs under home/postgres/: `make up DB=postgres`), or a SQLAlchemy URL of an existing "
+            "database (postgresql+asyncpg://user:password@host:5432/prefect)."
+        ),
     )
+
+    @field_validator("database")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("sqlite", "postgres", "postgresql"):
+            return "postgres" if value.lower().startswith("postgres") else "sqlite"
+        if value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            return value
+        raise ValueError(
+            "expected 'sqlite', 'postgres' or a postgresql+asyncpg:// (or sqlite+aiosqlite://) URL"
+        )
 
     @property
     def api_url(self) -> str:
@@ -97,6 +114,10 @@ class Settings(BaseSettings):
     listen: ListenSettings = Field(default_factory=ListenSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    alerts: AlertSettings = Field(
+        default_factory=AlertSettings,
+        description="Alert destinations (name -> notification block), default throttle and `notify:`.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -108,8 +108,14 @@ def start_process(name: str, argv: list[str], env: dict[str, str], home: Path) -
 
 
 def database_url(home: Path, database: str) -> str:
+    """The server's SQLAlchemy URL: 'sqlite' (a file under home), 'postgres' (the local
+    cluster of `tasklane.postgres` under home/postgres/, started separately) or a URL as is."""
     if database == "sqlite":
         return f"sqlite+aiosqlite:///{(home / 'prefect.db').resolve()}"
+    if database == "postgres":
+        from tasklane.postgres import Cluster
+
+        return Cluster(home).url()
     return database
 
 

@@ -51,7 +51,20 @@ def bring_up(settings: Settings, stack: stack_mod.Stack, console: Console, *, st
         raise stack_mod.StackError(
             f"something already answers at {api_url}; stop it or set TASKLANE_SERVER__PORT"
         )
-    console.print(f"starting the Prefect server on {settings.server.ui_url} (database under {home}/)…")
+    database = settings.server.database
+    if database == "postgres":
+        from tasklane.postgres import Cluster
+
+        cluster = Cluster(home)
+        stack.processes.append(cluster.start(progress=lambda line: console.print(line, highlight=False)))
+        stack.record()
+        where = f"PostgreSQL {cluster.display_url()}"
+    elif database == "sqlite":
+        where = f"SQLite {home}/prefect.db"
+    else:
+        scheme, _, rest = database.partition("://")
+        where = f"{scheme}://{rest.rsplit('@', 1)[-1]}"  # without credentials
+    console.print(f"starting the Prefect server on {settings.server.ui_url} (database: {where})…")
     stack.processes.append(
         stack_mod.start_server(
             home, settings.server.host, settings.server.port, database=settings.server.database

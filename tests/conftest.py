@@ -45,15 +45,83 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-@pytest.fixture(scope="session")
-def prefect_server() -> Iterator[str]:
-    """A real `prefect server start` on SQLite in a temporary home."""
+# `make test` runs tests/reliability a second time with TASKLANE_TEST_DATABASE=postgres.
+TEST_DATABASE = os.environ.get("TASKLANE_TEST_DATABASE", "sqlite").strip().lower() or "sqlite"
+# The `database` of the session's server ("sqlite", or the URL of its PostgreSQL database).
+SERVER_DATABASE = "sqlite"
+_cluster = None  # the session's PostgreSQL cluster (tasklane.postgres.Cluster), started on first use
+_postgres_unavailable: str | None = None
+
+
+def _postgres_cluster():
+    """The session's PostgreSQL: a fresh cluster under TEST_HOME on a free port, no fsync."""
+    global _cluster, _postgres_unavailable
+    from tasklane.postgres import Cluster, PostgresUnavailable, ensure_installed
+
+    if _postgres_unavailable is None and _cluster is None:
+        try:
+            bindir = ensure_installed(progress=lambda line: print(f"\n{line}", flush=True))
+        except PostgresUnavailable as exc:
+            _postgres_unavailable = str(exc)
+        else:
+            cluster = Cluster(TEST_HOME, bindir=bindir)
+            cluster.start(
+                progress=lambda line: None,
+                port=free_port(),
+                options={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"},
+                no_sync=True,
+            )
+            _cluster = cluster
+    if _postgres_unavailable is not None:
+        pytest.skip(f"TASKLANE_TEST_DATABASE=postgres, but no PostgreSQL here: {_postgres_unavailable}")
+    return _cluster
+
+
+def fresh_database(name: str) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL cluster (started on first
+    use; the calling test or fixture is skipped, with the reason, where PostgreSQL cannot be had)."""
+    return _postgres_cluster().create_database(f"{name}_{uuid.uuid4().hex[:8]}")
+
+
+def _stop_postgres() -> None:
+    global _cluster
+    if _cluster is not None:
+        _cluster.stop()
+        _cluster = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _stop_postgres()
+
+
+def start_test_server():
+    """Start the session's Prefect server on its database: a test that stops the server
+    restarts it with this, so a PostgreSQL run stays on PostgreSQL."""
     from tasklane import stack
 
-    managed = stack.start_server(TEST_HOME, "127.0.0.1", TEST_PORT, ui=False)
-    yield API_URL
-    stack.stop_process_tree(managed.pid)
-    shutil.rmtree(TEST_HOME, ignore_errors=True)
+    return stack.start_server(TEST_HOME, "127.0.0.1", TEST_PORT, database=SERVER_DATABASE, ui=False)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    """A real `prefect server start` in a temporary home: on SQLite, or with
+    TASKLANE_TEST_DATABASE=postgres on a freshly created PostgreSQL database."""
+    global SERVER_DATABASE
+    from tasklane import stack
+
+    if TEST_DATABASE not in ("sqlite", "postgres"):
+        pytest.fail(f"TASKLANE_TEST_DATABASE={TEST_DATABASE!r}: expected sqlite or postgres")
+    if TEST_DATABASE == "postgres":
+        SERVER_DATABASE = fresh_database("prefect_test")
+    try:
+        managed = start_test_server()
+        try:
+            yield API_URL
+        finally:
+            stack.stop_process_tree(managed.pid)
+    finally:
+        _stop_postgres()
+        shutil.rmtree(TEST_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
