@@ -1,6 +1,9 @@
-# Tasklane worker/flow image for Docker work pools. The base pins the same Prefect as pyproject.
+# Tasklane worker/flow image for Docker work pools (prefect.yaml `hello-docker`, README "Docker
+# work pool"). The base pins the same Prefect as uv.lock; the code is baked in at /opt/tasklane,
+# which the deployment's pull step makes the working directory of every flow run.
 FROM prefecthq/prefect:3.9.1-python3.12
 
+ENV PYTHONUNBUFFERED=1
 WORKDIR /opt/tasklane
 COPY pyproject.toml uv.lock README.md ./
 # Install the locked dependencies first so code changes do not rebuild this layer.
@@ -12,4 +15,5 @@ COPY flows ./flows
 COPY blocks ./blocks
 COPY integrations ./integrations
 COPY deployments ./deployments
+# The project itself (its task-type entry points included); the sources above stay importable too.
 RUN pip install --no-cache-dir --no-deps .
