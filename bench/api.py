@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -28,11 +26,8 @@ POOL = "bench-api"
 PROJECT = "bench"
 
 
-async def make_history(api_url: str, token: str, tasks: int, runs: int, args_writers: int = 4) -> list[str]:
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import PrefectHTTPStatusError
-    from prefect.states import Completed, Failed
-
+async def make_tasks(api_url: str, token: str, tasks: int) -> list[str]:
+    """T tasks created through the API (half of them scheduled), as a user would."""
     async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {token}"}) as http:
         names = []
         for i in range(tasks):
@@ -47,48 +42,23 @@ async def make_history(api_url: str, token: str, tasks: int, runs: int, args_wri
             response = await http.post("/api/scheduler/tasks", json=body, timeout=60)
             response.raise_for_status()
             names.append(response.json()["id"])
-    async with get_client() as client:
-        from deployments.apply import Target, read_task_deployments
+    return names
 
+
+async def make_history(prefect_url: str, names: list[str], runs: int) -> None:
+    """N finished runs of those tasks over 30 days, bulk-inserted (`bench/_seed.py`), then checked."""
+    from prefect.client.orchestration import get_client
+
+    from bench._seed import seed_finished_runs, verify
+    from deployments.apply import Target, read_task_deployments
+
+    async with get_client() as client:
         deployments = await read_task_deployments(client, Target(POOL, "UTC", PROJECT))
         ids = [deployments[name].id for name in names]
-        now = datetime.now(UTC)
-        started = time.perf_counter()
-        done = 0
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(runs):
-            queue.put_nowait(i)
-
-        async def creator() -> None:
-            nonlocal done
-            rng = random.Random()
-            while not queue.empty():
-                i = queue.get_nowait()
-                roll = rng.random()
-                if roll < 0.9:
-                    state = Completed()
-                elif roll < 0.98:
-                    state = Failed(message="exit code 1")
-                else:
-                    state = Failed(name="TimedOut", message="timed out")
-                state.timestamp = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
-                for attempt in range(10):
-                    try:
-                        await client.create_flow_run_from_deployment(ids[i % len(ids)], state=state)
-                        break
-                    except PrefectHTTPStatusError as exc:  # SQLite busy: the server answers 503
-                        if exc.response.status_code != 503 or attempt == 9:
-                            raise
-                        await asyncio.sleep(0.2 * (attempt + 1))
-                done += 1
-                if done % 5000 == 0:
-                    rate = done / (time.perf_counter() - started)
-                    print(f"  {done} runs created ({rate:.0f}/s)", flush=True)
-
-        await asyncio.gather(*(creator() for _ in range(args_writers)))
-        took = time.perf_counter() - started
-        print(f"history: {runs} flow runs in {took:.0f} s ({runs / took:.0f} runs/s)", flush=True)
-    return names
+    seeded = await seed_finished_runs(prefect_url, ids, runs, days=30)
+    print(seeded.line(), flush=True)
+    async with get_client() as client:
+        print(await verify(client, seeded), flush=True)
 
 
 async def measure(
@@ -136,84 +106,114 @@ def serve_api(prefect_url: str, home: Path, port: int, cache: float) -> subproce
     )
 
 
+async def wait_healthy(api_url: str) -> None:
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient() as http:
+        while True:
+            try:
+                if (await http.get(f"{api_url}/health", timeout=2)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("tasklane api did not start")
+            await asyncio.sleep(0.3)
+
+
+def cases(prefect_url: str, api_url: str, one: str) -> list[tuple[str, str, str, str, dict | None]]:
+    return [
+        (
+            "prefect POST /api/flow_runs/filter (limit 20)",
+            prefect_url.removesuffix("/api"),
+            "POST",
+            "/api/flow_runs/filter",
+            {"limit": 20, "sort": "EXPECTED_START_TIME_DESC"},
+        ),
+        ("list   GET /api/scheduler/tasks", api_url, "GET", "/api/scheduler/tasks?limit=20", None),
+        ("list   GET /tasks", api_url, "GET", "/tasks", None),
+        ("list   GET /api/v1/scheduler/jobs", api_url, "GET", "/api/v1/scheduler/jobs", None),
+        (
+            "hist   GET /api/scheduler/tasks/{id}/executions",
+            api_url,
+            "GET",
+            f"/api/scheduler/tasks/{one}/executions?limit=20",
+            None,
+        ),
+        ("hist   GET /task_history", api_url, "GET", "/task_history?limit=20", None),
+        (
+            "stats  GET /api/scheduler/tasks/{id}/stats",
+            api_url,
+            "GET",
+            f"/api/scheduler/tasks/{one}/stats",
+            None,
+        ),
+        ("stats  GET /api/scheduler/stats", api_url, "GET", "/api/scheduler/stats", None),
+    ]
+
+
 async def main(args: argparse.Namespace, prefect_url: str) -> None:
     from tasklane.api.auth import TokenStore
     from tests.fakes._server import free_port
 
     home = Path(tempfile.mkdtemp(prefix="tasklane-bench-api-"))
     token = TokenStore(home / "tokens.json").create("bench", "admin")
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}"
-    server = serve_api(prefect_url, home, port, args.cache)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("tasklane api did not start")
-            time.sleep(0.3)
-        names = await make_history(api_url, token, args.tasks, args.runs)
-        auth = {"Authorization": f"Bearer {token}"}
-        one = names[0]
-        cases = [
-            (
-                "prefect POST /api/flow_runs/filter",
-                prefect_url.removesuffix("/api"),
-                "POST",
-                "/api/flow_runs/filter",
-                {"limit": 20, "sort": "EXPECTED_START_TIME_DESC"},
-            ),
-            ("list   GET /api/scheduler/tasks", api_url, "GET", "/api/scheduler/tasks?limit=20", None),
-            ("list   GET /tasks", api_url, "GET", "/tasks", None),
-            ("list   GET /api/v1/scheduler/jobs", api_url, "GET", "/api/v1/scheduler/jobs", None),
-            (
-                "hist   GET /api/scheduler/tasks/{id}/executions",
-                api_url,
-                "GET",
-                f"/api/scheduler/tasks/{one}/executions?limit=20",
-                None,
-            ),
-            ("hist   GET /task_history", api_url, "GET", "/task_history?limit=20", None),
-            (
-                "stats  GET /api/scheduler/tasks/{id}/stats",
-                api_url,
-                "GET",
-                f"/api/scheduler/tasks/{one}/stats",
-                None,
-            ),
-            ("stats  GET /api/scheduler/stats", api_url, "GET", "/api/scheduler/stats", None),
-        ]
-        results = []
-        for label, base, method, path, body in cases:
-            headers = {} if base != api_url else auth
-            timings = await measure(base, method, path, headers, body, args.requests, args.clients)
-            results.append((label, pct(timings, 0.5), pct(timings, 0.99), statistics.mean(timings)))
-            print(f"  measured {label}", flush=True)
+    auth = {"Authorization": f"Bearer {token}"}
+    names: list[str] = []
+    tables = []
+    for cache in args.cache:
+        port = free_port()
+        api_url = f"http://127.0.0.1:{port}"
+        server = serve_api(prefect_url, home, port, cache)
+        try:
+            await wait_healthy(api_url)
+            if not names:
+                names = await make_tasks(api_url, token, args.tasks)
+                await make_history(prefect_url, names, args.runs)
+            results = []
+            for label, base, method, path, body in cases(prefect_url, api_url, names[0]):
+                headers = {} if base != api_url else auth
+                p50s, p99s = [], []
+                for _ in range(args.rounds):
+                    timings = await measure(base, method, path, headers, body, args.requests, args.clients)
+                    p50s.append(pct(timings, 0.5))
+                    p99s.append(pct(timings, 0.99))
+                results.append((label, statistics.median(p50s), statistics.median(p99s)))
+                print(f"  cache {cache:g} s: measured {label}", flush=True)
+            tables.append((cache, results))
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    print(
+        f"\nAPI latency, {args.runs} flow runs over {args.tasks} tasks, {args.clients} concurrent clients, "
+        f"{args.requests} requests per endpoint, medians of {args.rounds} rounds; "
+        f"{os.cpu_count()} cores shared with other engineers' test runs"
+    )
+    for cache, results in tables:
         base_p50, base_p99 = results[0][1], results[0][2]
-        print(
-            f"\nAPI latency, {args.runs} flow runs over {args.tasks} tasks, "
-            f"{args.clients} concurrent clients, {args.requests} requests each, "
-            f"cache {args.cache} s, {os.cpu_count()} cores"
-        )
-        print(f"  {'endpoint':52s} {'p50 ms':>8s} {'p99 ms':>8s}  {'p50/prefect':>11s} {'p99/prefect':>11s}")
-        for label, p50, p99, _mean in results:
-            print(f"  {label:52s} {p50:8.1f} {p99:8.1f}  {p50 / base_p50:11.2f} {p99 / base_p99:11.2f}")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+        state = f"cache {cache:g} s" if cache > 0 else "cache OFF"
+        head = f"{'endpoint':48s} {'p50 ms':>8s} {'p99 ms':>8s}  {'p50/prefect':>11s} {'p99/prefect':>11s}"
+        print(f"  [{state}] {head}")
+        for label, p50, p99 in results:
+            flag = "" if not label.startswith("list") else ("  ok" if p99 < 100 else "  > 100 ms")
+            print(
+                f"  {'':{len(state) + 2}s} {label:48s} {p50:8.1f} {p99:8.1f}  "
+                f"{p50 / base_p50:11.2f} {p99 / base_p99:11.2f}{flag}"
+            )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100_000, help="flow runs of history")
     parser.add_argument("--tasks", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=400, help="requests per endpoint")
+    parser.add_argument("--requests", type=int, default=400, help="requests per endpoint and round")
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--cache", type=float, default=1.0, help="api.cache_seconds of the API under test")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per endpoint; medians are printed")
+    parser.add_argument(
+        "--cache",
+        type=lambda text: [float(v) for v in text.split(",")],
+        default=[1.0, 0.0],
+        help="api.cache_seconds of the API under test, one run each (default 1,0: cached, then off)",
+    )
     arguments = parser.parse_args()
     from bench._stack import bench_stack
 
