@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 from prefect import flow
 from prefect_shell import ShellOperation
+
+# Prefect's own flow-run command, for a bare deployment in a Tasklane pool (whose job template
+# starts runs with tasklane.launch instead).
+BARE_JOB_VARIABLES = {"command": f"{sys.executable} -m prefect.engine"}
 
 
 @flow(name="bare-shell")

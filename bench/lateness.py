@@ -125,7 +125,7 @@ if __name__ == "__main__":
 
         async def bare_pool() -> None:
             async with get_client() as client:
-                await ensure_work_pool(client, PoolSpec("bare", 25, {"medium": 1}))
+                await ensure_work_pool(client, PoolSpec("bare", 25, {"medium": 1}, launch=False))
 
         asyncio.run(bare_pool())
         home = Path(tempfile.mkdtemp(prefix="tasklane-bench-bare-"))

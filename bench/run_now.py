@@ -34,7 +34,7 @@ async def main(n: int) -> None:
     from prefect.client.orchestration import get_client
     from prefect.types.entrypoint import EntrypointType
 
-    from bench.bare_flow import bare_shell
+    from bench.bare_flow import BARE_JOB_VARIABLES, bare_shell
     from deployments.apply import Target, apply
     from deployments.catalog import load_catalog
     from deployments.operations import run_task
@@ -46,6 +46,7 @@ async def main(n: int) -> None:
         work_pool_name=POOL,
         work_queue_name="medium",
         entrypoint_type=EntrypointType.MODULE_PATH,
+        job_variables=BARE_JOB_VARIABLES,
     )
     bare_id = await bare.aapply()
     tasklane_times: list[float] = []

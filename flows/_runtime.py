@@ -8,12 +8,21 @@ before its job starts:
 - missed runs: a scheduled run found late after downtime runs, or is skipped, per the
   task's `missed` policy (run_all, run_once: only the latest due run, skip);
 - crash re-runs: a run rescheduled after a crash runs at most `retries` more times.
+
+And it starts the job on time. A worker prefetches runs, `tasklane.launch` sleeps until just
+before the due instant, and the server, which rounds its wait to whole seconds, may let the
+run start up to half a second early; the job's own task waits out what is left, so the job
+starts within milliseconds of its time and never before (a job due at 00:00:00 must not see
+the previous day).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,10 +51,46 @@ DUE_STATES = [StateType.SCHEDULED, StateType.PENDING]
 MAX_EARLY_WAIT_SECONDS = 60.0
 
 
-def policy_task(fn: Callable[..., Any], policy: RunPolicy, name: str) -> Task[..., Any]:
-    """`fn` as a Prefect task carrying the task's retries, delays, jitter and timeout."""
+def _seconds_until(when: datetime | None) -> float:
+    if when is None:
+        return 0.0
+    return min((when - datetime.now(UTC)).total_seconds(), MAX_EARLY_WAIT_SECONDS)
+
+
+def _starting_at(fn: Callable[..., Any], when: datetime | None) -> Callable[..., Any]:
+    """`fn`, which first waits until `when` (a retry comes later, so it never waits)."""
+    if when is None:
+        return fn
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def at_time_async(*args: Any, **kwargs: Any) -> Any:
+            delay = _seconds_until(when)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return await fn(*args, **kwargs)
+
+        return at_time_async
+
+    @functools.wraps(fn)
+    def at_time(*args: Any, **kwargs: Any) -> Any:
+        delay = _seconds_until(when)
+        if delay > 0:
+            time.sleep(delay)
+        return fn(*args, **kwargs)
+
+    return at_time
+
+
+def policy_task(
+    fn: Callable[..., Any], policy: RunPolicy, name: str, not_before: datetime | None = None
+) -> Task[..., Any]:
+    """`fn` as a Prefect task carrying the task's retries, delays, jitter and timeout.
+
+    With `not_before`, the task's first attempt waits until then, right before `fn` starts.
+    """
     return task(
-        fn,
+        _starting_at(fn, not_before),
         name=name,
         retries=policy.retries,
         retry_delay_seconds=policy.retry_delays or 0,
@@ -74,18 +119,13 @@ async def _later_due_run(client: PrefectClient, run: FlowRun, now: datetime) -> 
     return next((r for r in later if r.id != run.id and r.auto_scheduled), None)
 
 
-async def wait_for_scheduled_time(run: FlowRun) -> None:
-    """Never start the job early.
-
-    Workers prefetch runs so the process is warm at the due time, and the server lets a
-    prefetched run start when its wait, rounded to whole seconds, is over: up to 0.5 s
-    early. A job due at 00:00:00 must not see the previous day, so wait out the rest here.
-    """
-    if run.run_count > 1 or not run.expected_start_time:
-        return
-    early = (run.expected_start_time - datetime.now(UTC)).total_seconds()
-    if 0 < early <= MAX_EARLY_WAIT_SECONDS:
-        await asyncio.sleep(early)
+def scheduled_start() -> datetime | None:
+    """When this run's job may start, if it is a deployment's run on its first attempt."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is None or run.deployment_id is None or run.run_count > 1:
+        return None
+    return run.expected_start_time
 
 
 async def startup_outcome(policy: RunPolicy) -> State | None:
@@ -94,7 +134,6 @@ async def startup_outcome(policy: RunPolicy) -> State | None:
     run = context.flow_run if context else None
     if run is None or run.deployment_id is None:
         return None  # called directly, not from a deployment: nothing was missed
-    await wait_for_scheduled_time(run)
     if run.run_count > policy.retries + 1:
         return Failed(
             name="Crashed",
@@ -128,7 +167,7 @@ async def arun_job(fn: Callable[..., Any], policy: RunPolicy, name: str, *args: 
     early = await startup_outcome(policy)
     if early is not None:
         return early
-    state = await policy_task(fn, policy, name)(*args, return_state=True)
+    state = await policy_task(fn, policy, name, scheduled_start())(*args, return_state=True)
     final = timed_out_state(state)
     if final is not None:
         return final
@@ -155,7 +194,7 @@ def run_job(
     early = run_coro_as_sync(startup_outcome(policy))
     if early is not None:
         return early
-    job = policy_task(fn, policy, name)
+    job = policy_task(fn, policy, name, scheduled_start())
     if retry_condition_fn is not None:
         job = job.with_options(retry_condition_fn=retry_condition_fn)
     state = job(*args, return_state=True)
