@@ -9,8 +9,12 @@ notify:
 
 Each rule becomes one automation owned by the task's deployment, whose actions are one
 `SendNotification` per destination (a notification block document: Prefect's
-`MattermostWebhook` and `CustomWebhookNotificationBlock`, or `EmailNotification` below, an SMTP
-sender over prefect-email's `EmailServerCredentials`).
+`MattermostWebhook` and `CustomWebhookNotificationBlock`, or Tasklane's `EmailNotification` in
+`blocks/email.py`, an SMTP sender over prefect-email's `EmailServerCredentials`).
+
+The catalog's `TaskSpec.notify` holds the spec (settings `alerts.default_notify` is the default of
+a task that writes none); `deployments.apply.sync_automations` creates, updates and deletes the
+automations when the catalog is applied.
 
 How each rule maps onto Prefect (all verified on a real server in tests/deployments/test_alerts.py):
 
@@ -34,23 +38,20 @@ into block document ids once per apply.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
-import smtplib
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from email.message import EmailMessage
 from typing import Any, Literal
 from uuid import UUID
 
-from prefect.blocks.abstract import NotificationBlock, NotificationError
 from prefect.client.orchestration import PrefectClient
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture, SequenceTrigger
-from prefect_email import EmailServerCredentials
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+
+from blocks.email import EmailNotification
 
 ALERT_MARK = "tasklane-alert "
 FAILURE_EVENTS = {"prefect.flow-run.Failed", "prefect.flow-run.TimedOut", "prefect.flow-run.Crashed"}
@@ -62,6 +63,7 @@ SIMPLE_RULES: dict[str, tuple[str, str]] = {
     "succeeded": ("prefect.flow-run.Completed", "succeeded"),
 }
 RULE_NAMES = [*SIMPLE_RULES, "consecutive_failures", "recovered"]
+OFF = {"off", "none", "no", "false"}  # `notify: off`: no alerts, not even the settings' default
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
@@ -97,6 +99,26 @@ def parse_duration(value: Any) -> timedelta:
             unit = match.group(2).lower() if match.group(2) else None
             return timedelta(seconds=float(match.group(1)) * _UNITS[unit])
     raise ValueError(f"{value!r} is not a duration (e.g. 45s, 30m, 2h, 1d, or seconds)")
+
+
+def format_duration(value: timedelta) -> str | int:
+    """The shortest catalog form of a duration, read back by `parse_duration`.
+
+    Examples:
+        >>> format_duration(timedelta(minutes=30))
+        '30m'
+        >>> format_duration(timedelta(seconds=90))
+        '90s'
+        >>> format_duration(timedelta(0))
+        0
+    """
+    seconds = value.total_seconds()
+    if seconds == 0:
+        return 0
+    for unit in ("w", "d", "h", "m", "s"):
+        if seconds % _UNITS[unit] == 0:
+            return f"{int(seconds // _UNITS[unit])}{unit}"
+    return f"{seconds:g}s"
 
 
 class AlertRule(BaseModel):
@@ -149,6 +171,14 @@ class NotifySpec(BaseModel):
     subject: str | None = None
     body: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, value: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads an unquoted `on:` key as the boolean true.
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if key is True else key): item for key, item in value.items()}
+        return value
+
     @field_validator("throttle", "window", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
@@ -164,6 +194,17 @@ class NotifySpec(BaseModel):
     def _unique(cls, value: list[AlertRule]) -> list[AlertRule]:
         return list(dict.fromkeys(value))
 
+    # The catalog's own shapes when written out (`tasklane export`), so a dump loads again.
+    @field_serializer("throttle", "window", when_used="json")
+    def _dump_duration(self, value: timedelta) -> str | int:
+        return format_duration(value)
+
+    @field_serializer("on", when_used="json")
+    def _dump_rules(self, value: list[AlertRule]) -> list[str | dict[str, int]]:
+        return [
+            {rule.kind: rule.count} if rule.kind == "consecutive_failures" else rule.kind for rule in value
+        ]
+
 
 class AlertSettings(BaseModel):
     """Defaults of alerts (settings `alerts:`): what the destination names mean, default throttle."""
@@ -178,6 +219,64 @@ class AlertSettings(BaseModel):
     )
     throttle: str = Field("30m", description="Throttle of a notify spec that sets none.")
     window: str = Field("1d", description="Window of consecutive_failures and recovered.")
+    default_notify: NotifySpec | None = Field(
+        None,
+        description="The notify spec of a task that writes no `notify:` (none: no alerts). A task's "
+        "own `notify:` is laid over it key by key; `notify: null` (or false) turns alerts off.",
+    )
+
+    @field_validator("throttle", "window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("blocks")
+    @classmethod
+    def _references(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, reference in value.items():
+            if "/" not in reference:
+                raise ValueError(f"alerts.blocks.{name}: {reference!r} is not a block reference 'slug/name'")
+        return value
+
+    def notify_for(self, written: Any, *, present: bool) -> Any:
+        """The raw `notify` of a task (as written, or absent) with the defaults laid under it.
+
+        Returns None (no alerts) for an absent `notify` without a default and for `null`/`false`/
+        `off`; otherwise a mapping for `NotifySpec` to validate, or `written` itself when it is not
+        a mapping (so validation names what is wrong with it).
+        """
+        if not present:
+            written = {}
+            if self.default_notify is None:
+                return None
+        if written is None or written is False or (isinstance(written, str) and written.lower() in OFF):
+            return None
+        if not isinstance(written, dict):
+            return written
+        base: dict[str, Any] = {"throttle": self.throttle, "window": self.window}
+        if self.default_notify is not None:
+            base.update(self.default_notify.model_dump(exclude_unset=True))
+        return {**base, **{("on" if key is True else key): item for key, item in written.items()}}
+
+    def unknown_destinations(self, notify: NotifySpec) -> list[tuple[int, str]]:
+        """(index, message) of each destination of `notify.to` that names no block (checked offline)."""
+        return [
+            (
+                index,
+                f"{name!r} is neither a destination of settings alerts.blocks "
+                f"(known: {', '.join(sorted(self.blocks)) or 'none'}) nor a block reference 'slug/name'",
+            )
+            for index, name in enumerate(notify.to)
+            if name not in self.blocks and "/" not in name
+        ]
+
+
+def current_alert_settings() -> AlertSettings:
+    """Settings `alerts` (config.yaml, TASKLANE_ALERTS__*)."""
+    from tasklane.settings import get_settings
+
+    return get_settings().alerts
 
 
 # --- the automations ----------------------------------------------------------------------------
@@ -292,15 +391,25 @@ async def resolve_alert_blocks(
     Raises:
         AlertConfigError: an unknown name, or a block that is not saved on the server.
     """
+    found, problems = await find_alert_blocks(client, destinations, settings)
+    if problems:
+        raise AlertConfigError("notify.to: " + "; ".join(problems.values()))
+    return found
+
+
+async def find_alert_blocks(
+    client: PrefectClient, destinations: Iterable[str], settings: AlertSettings | None = None
+) -> tuple[dict[str, UUID], dict[str, str]]:
+    """Like `resolve_alert_blocks`, but returns (found, {destination: problem}) instead of raising."""
     from prefect.exceptions import ObjectNotFound
 
     settings = settings or AlertSettings()
     found: dict[str, UUID] = {}
-    problems = []
+    problems: dict[str, str] = {}
     for destination in dict.fromkeys(destinations):
         reference = settings.blocks.get(destination, destination)
         if "/" not in reference:
-            problems.append(
+            problems[destination] = (
                 f"{destination!r} is neither a destination of alerts.blocks "
                 f"({', '.join(sorted(settings.blocks))}) nor a block reference 'slug/name'"
             )
@@ -309,73 +418,26 @@ async def resolve_alert_blocks(
         try:
             document = await client.read_block_document_by_name(name, block_type_slug=slug)
         except ObjectNotFound:
-            problems.append(f"{destination!r}: no block {reference!r} is saved on the server")
+            problems[destination] = (
+                f"{destination!r}: no block {reference!r} is saved on the server "
+                f"(save one, e.g. `.save({name!r})`, or set alerts.blocks.{destination})"
+            )
             continue
         found[destination] = document.id
-    if problems:
-        raise AlertConfigError("notify.to: " + "; ".join(problems))
-    return found
+    return found, problems
 
 
-# --- e-mail -------------------------------------------------------------------------------------
-
-
-class EmailNotification(NotificationBlock):
-    """E-mail alerts over SMTP: prefect-email's `EmailServerCredentials` plus sender and recipients.
-
-    prefect-email gives credentials and a task, not a notification block, and Prefect's own
-    notification blocks send e-mail only through SendGrid; automations need a block with `notify`.
-
-    The Prefect server must be able to import this class to run the automation's action: it is
-    registered with `prefect block register -m deployments.alerts`, and the server process finds it
-    through the `prefect.collections` entry point (the `blocks` package re-exports it).
-
-    Examples:
-        ```python
-        from prefect_email import EmailServerCredentials
-        from deployments.alerts import EmailNotification
-        EmailNotification(
-            credentials=EmailServerCredentials(smtp_server="smtp.example.com", smtp_type="STARTTLS",
-                                               username="scheduler@example.com", password="..."),
-            email_from="scheduler@example.com", email_to=["ops@example.com"],
-        ).save("tasklane-alerts")
-        ```
-    """
-
-    _block_type_name = "Tasklane Email"
-    _block_type_slug = "tasklane-email"
-    _description = "Send Tasklane alerts as e-mail over SMTP."
-
-    credentials: EmailServerCredentials = Field(..., description="SMTP server and login (prefect-email).")
-    email_from: str = Field(..., description="The sender address.")
-    email_to: list[str] = Field(..., min_length=1, description="Recipients.")
-    subject_prefix: str = Field("", description="Put before every subject.")
-    timeout: float = Field(30.0, gt=0, description="Seconds for the SMTP conversation.")
-
-    def _message(self, body: str, subject: str | None) -> EmailMessage:
-        message = EmailMessage()
-        message["Subject"] = f"{self.subject_prefix}{subject or 'Tasklane notification'}"
-        message["From"] = self.email_from
-        message["To"] = ", ".join(self.email_to)
-        message.set_content(body)
-        return message
-
-    def send(self, body: str, subject: str | None = None) -> None:
-        """Send one message (blocking)."""
-        try:
-            server = self.credentials.get_server()
-            try:
-                server.timeout = self.timeout
-                server.send_message(self._message(body, subject))
-            finally:
-                try:
-                    server.quit()
-                except smtplib.SMTPException:
-                    pass
-        except (OSError, smtplib.SMTPException) as exc:
-            if self._raise_on_failure:
-                raise NotificationError(log=f"SMTP to {self.credentials.smtp_server}: {exc}") from exc
-            self.logger.error("e-mail alert not sent: %s", exc)
-
-    async def notify(self, body: str, subject: str | None = None) -> None:  # type: ignore[override]
-        await asyncio.to_thread(self.send, body, subject)
+__all__ = [
+    "ALERT_MARK",
+    "AlertConfigError",
+    "AlertRule",
+    "AlertSettings",
+    "EmailNotification",
+    "NotifySpec",
+    "alert_automations",
+    "current_alert_settings",
+    "find_alert_blocks",
+    "format_duration",
+    "parse_duration",
+    "resolve_alert_blocks",
+]

@@ -4,6 +4,11 @@
 plan out. Tasklane marks its deployments with the `tasklane` tag and the catalog's project
 tag, so re-applying updates them in place and a task that left the catalog loses its
 deployment, while deployments made by anyone else are never touched.
+
+Each deployment also owns automations: its dependency trigger, its crash retry and its alerts
+(`notify:`, see `deployments.alerts`). `sync_automations` creates, updates and deletes them one
+by one, comparing descriptions that carry a hash of what each encodes, so an unchanged one is
+never touched; `plan` reports a task whose automations would change.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions, StateType
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.events.actions import ChangeFlowRunState
-from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+from prefect.events.schemas.automations import Automation, AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.deployment_triggers import (
     DeploymentCompoundTrigger,
     DeploymentEventTrigger,
@@ -29,6 +34,14 @@ from prefect.events.schemas.deployment_triggers import (
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 
+from deployments.alerts import (
+    ALERT_MARK,
+    AlertSettings,
+    alert_automations,
+    current_alert_settings,
+    find_alert_blocks,
+    resolve_alert_blocks,
+)
 from deployments.catalog import Catalog, TaskSpec, upstream_first
 from deployments.errors import CatalogError, Problem
 
@@ -54,10 +67,15 @@ class Target:
     work_pool: str
     timezone: str
     project: str = "default"
+    # Alert destinations (name -> block); None: settings `alerts`.
+    alerts: AlertSettings | None = field(default=None, compare=False)
 
     @property
     def project_tag(self) -> str:
         return f"{PROJECT_TAG_PREFIX}{self.project}"
+
+    def alert_settings(self) -> AlertSettings:
+        return self.alerts or current_alert_settings()
 
 
 @dataclass
@@ -118,6 +136,10 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     desired: dict[str, DesiredDeployment] = field(default_factory=dict)
     existing: dict[str, DeploymentResponse] = field(default_factory=dict)
+    # Destinations of the catalog's `notify.to` -> notification block document ids.
+    alert_blocks: dict[str, UUID] = field(default_factory=dict)
+    # The automations each existing deployment owns, as `plan` read them.
+    owned: dict[str, list[Automation]] = field(default_factory=dict)
 
     @property
     def pending(self) -> list[Change]:
@@ -229,13 +251,16 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
             compile_problems.append(Problem("catalog", task.name, "schedule", str(exc)))
     if compile_problems:
         raise CatalogError(compile_problems)
+    result.alert_blocks = await check_alert_blocks(client, catalog, target)
+    existing_ids = {name: d.id for name, d in result.existing.items()}
     for task in catalog.tasks:
         desired = desired_deployment(task, target)
         result.desired[task.name] = desired
         current = result.existing.get(task.name)
         if current is None:
+            alerts = f", {len(task.notify.on)} alert rule(s)" if task.notify else ""
             result.changes.append(
-                Change("create", task.name, f"{task.type}, queue {desired.work_queue_name}")
+                Change("create", task.name, f"{task.type}, queue {desired.work_queue_name}{alerts}")
             )
             continue
         reasons = []
@@ -243,6 +268,12 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
             reasons.append("definition changed")
         if bool(current.paused) != desired.paused:
             reasons.append("disabled" if desired.paused else "enabled")
+        result.owned[task.name] = await owned_automations(client, current.id)
+        if all(name in existing_ids for name in task.depends_on):
+            wanted = wanted_automations(task, current.id, existing_ids, result.alert_blocks)
+            reasons += automation_changes(result.owned[task.name], wanted)
+        elif "dependencies changed" not in reasons:
+            reasons.append("dependencies changed")  # an upstream is new: its id is not known yet
         if reasons:
             result.changes.append(Change("update", task.name, ", ".join(reasons)))
         else:
@@ -251,6 +282,25 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
         for name in sorted(set(result.existing) - set(result.desired)):
             result.changes.append(Change("delete", name, "no longer in the catalog"))
     return result
+
+
+async def check_alert_blocks(client: PrefectClient, catalog: Catalog, target: Target) -> dict[str, UUID]:
+    """The notification blocks of every `notify.to` of the catalog; a CatalogError naming each task
+    whose destination is unknown or not saved on the server (before anything is applied)."""
+    destinations = sorted({name for task in catalog.tasks if task.notify for name in task.notify.to})
+    if not destinations:
+        return {}
+    found, missing = await find_alert_blocks(client, destinations, target.alert_settings())
+    problems = [
+        Problem("catalog", task.name, f"notify.to.{index}", missing[name])
+        for task in catalog.tasks
+        if task.notify
+        for index, name in enumerate(task.notify.to)
+        if name in missing
+    ]
+    if problems:
+        raise CatalogError(problems)
+    return found
 
 
 async def push_deployment(client: PrefectClient, desired: DesiredDeployment) -> UUID:
@@ -338,15 +388,14 @@ def crash_retry_automation(task: TaskSpec, deployment_id: UUID) -> AutomationCor
     )
 
 
-async def sync_automations(
-    client: PrefectClient, task: TaskSpec, deployment_id: UUID, upstream_ids: dict[str, UUID]
-) -> bool:
-    """Make the deployment's own automations (dependency trigger, crash retry) match the task.
+def wanted_automations(
+    task: TaskSpec, deployment_id: UUID, upstream_ids: dict[str, UUID], alert_blocks: dict[str, UUID]
+) -> list[AutomationCore]:
+    """The automations the deployment of `task` owns: dependency trigger, crash retry, alerts.
 
-    Each automation's description carries a mark of what it encodes, so unchanged ones
-    are left alone; any difference replaces the set. Returns whether anything changed.
+    Each description starts with OWNED_MARK and the deployment id (the server does not echo
+    owner_resource back), then the kind's mark and a hash of what it encodes.
     """
-    resource = f"prefect.deployment.{deployment_id}"
     wanted: list[AutomationCore] = []
     if task.depends_on:
         trigger = dependency_trigger(task, upstream_ids)
@@ -354,20 +403,118 @@ async def sync_automations(
         wanted.append(trigger.as_automation())
     if task.retry.max_retries:
         wanted.append(crash_retry_automation(task, deployment_id))
+    if task.notify:
+        wanted.extend(alert_automations(task.name, deployment_id, task.notify, alert_blocks))
     for automation in wanted:
-        # The server does not echo owner_resource back, so the description says who owns it.
         automation.description = f"{OWNED_MARK}{deployment_id} {automation.description}"
-    owned = [
+    return wanted
+
+
+def _slot(description: str) -> str:
+    """Which automation of a deployment a description is (its kind, and the rule of an alert)."""
+    mark = description.split(" ", 1)[1] if description.startswith(OWNED_MARK) else description
+    if mark.startswith(ALERT_MARK):
+        return " ".join(mark.split()[:2])
+    return mark.split(":", 1)[0]
+
+
+def _kind(description: str) -> str:
+    slot = _slot(description)
+    if slot.startswith(ALERT_MARK.strip()):
+        return "alerts"
+    return {DEPENDENCY_MARK[:-1]: "dependencies", CRASH_RETRY_MARK[:-1]: "crash retries"}.get(
+        slot, "automations"
+    )
+
+
+def automation_changes(owned: list[Automation], wanted: list[AutomationCore]) -> list[str]:
+    """What differs between the automations a deployment owns and those it should: e.g. ["alerts changed"]."""
+    have = sorted(a.description for a in owned)
+    want = sorted(a.description for a in wanted)
+    if have == want:
+        return []
+    kinds = {_kind(d) for d in set(have) ^ set(want)}
+    if len(have) != len(set(have)):
+        kinds |= {_kind(d) for d in have if have.count(d) > 1}
+    return [f"{kind} changed" for kind in sorted(kinds)]
+
+
+async def owned_automations(client: PrefectClient, deployment_id: UUID) -> list[Automation]:
+    """The automations Tasklane made for this deployment (marked in their descriptions)."""
+    return [
         a
-        for a in await client.read_resource_related_automations(resource)
+        for a in await client.read_resource_related_automations(f"prefect.deployment.{deployment_id}")
         if a.description.startswith(f"{OWNED_MARK}{deployment_id} ")
     ]
-    if sorted(a.description for a in owned) == sorted(a.description for a in wanted):
-        return False
-    await client.delete_resource_owned_automations(resource)
+
+
+async def delete_owned_automations(client: PrefectClient, deployment_id: UUID) -> None:
+    """Delete every automation the deployment owns (before the deployment itself goes)."""
+    await client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
+    for automation in await owned_automations(client, deployment_id):
+        await client.delete_automation(automation.id)
+
+
+async def sync_automations(
+    client: PrefectClient,
+    task: TaskSpec,
+    deployment_id: UUID,
+    upstream_ids: dict[str, UUID],
+    alert_blocks: dict[str, UUID] | None = None,
+    *,
+    owned: list[Automation] | None = None,
+    alerts: AlertSettings | None = None,
+) -> list[str]:
+    """Make the deployment's own automations (dependency trigger, crash retry, alerts) match the task.
+
+    Unchanged automations are left alone; a changed one is updated in place (same kind, and the
+    same rule for an alert), a new one created, one no longer wanted deleted.
+
+    Args:
+        alert_blocks: destination -> block document id of `task.notify.to` (from `plan`); looked
+            up on the server (with `alerts`, default settings `alerts`) when missing.
+        owned: the deployment's automations as just read (by `plan`), to save a request.
+
+    Returns:
+        What changed, e.g. ["alerts changed"]; empty when nothing did.
+
+    Raises:
+        AlertConfigError: a destination of `task.notify.to` has no block on the server.
+    """
+    blocks = dict(alert_blocks or {})
+    if task.notify and any(name not in blocks for name in task.notify.to):
+        blocks.update(await resolve_alert_blocks(client, task.notify.to, alerts or current_alert_settings()))
+    wanted = wanted_automations(task, deployment_id, upstream_ids, blocks)
+    if owned is None:
+        owned = await owned_automations(client, deployment_id)
+    changes = automation_changes(owned, wanted)
+    if not changes:
+        return []
+    have: dict[str, Automation] = {}
+    for automation in owned:
+        have.setdefault(automation.description, automation)
+    keep: set[UUID] = set()
+    fresh: list[AutomationCore] = []
     for automation in wanted:
-        await client.create_automation(automation)
-    return True
+        match = have.pop(automation.description, None)
+        if match is None:
+            fresh.append(automation)
+        else:
+            keep.add(match.id)
+    stale = [a for a in owned if a.id not in keep]  # changed, no longer wanted, or duplicates
+    for automation in fresh:
+        slot = _slot(automation.description)
+        previous = next((a for a in stale if _slot(a.description) == slot), None)
+        if previous is None:
+            await client.create_automation(automation)
+        else:
+            stale.remove(previous)
+            # The update endpoint refuses owner_resource; the server keeps the ownership it has.
+            update = AutomationCore.model_validate(automation.model_dump(exclude={"owner_resource"}))
+            await client.update_automation(previous.id, update)
+    for automation in stale:
+        await client.delete_automation(automation.id)
+    return changes
 
 
 ZOMBIE_AUTOMATION = "tasklane: mark runs without a heartbeat Crashed"
@@ -416,7 +563,7 @@ async def apply(client: PrefectClient, catalog: Catalog, target: Target, *, prun
     for change in result.pending:
         if change.action == "delete":
             deployment_id = result.existing[change.task].id
-            await client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
+            await delete_owned_automations(client, deployment_id)
             await client.delete_deployment(deployment_id)
     ids: dict[str, UUID] = {name: d.id for name, d in result.existing.items()}
     for task in upstream_first(catalog.tasks):
@@ -424,10 +571,13 @@ async def apply(client: PrefectClient, catalog: Catalog, target: Target, *, prun
             current = result.existing.get(task.name)
             if current is not None and current.entrypoint != result.desired[task.name].entrypoint:
                 # Another type means another flow: the old deployment would linger beside the new.
-                await client.delete_resource_owned_automations(f"prefect.deployment.{current.id}")
+                await delete_owned_automations(client, current.id)
                 await client.delete_deployment(current.id)
             ids[task.name] = await push_deployment(client, result.desired[task.name])
-        if await sync_automations(client, task, ids[task.name], ids) and task.name not in pending:
-            change = Change("update", task.name, "dependencies or crash retries")
+        current = result.existing.get(task.name)
+        owned = result.owned.get(task.name) if current is not None and current.id == ids[task.name] else None
+        changed = await sync_automations(client, task, ids[task.name], ids, result.alert_blocks, owned=owned)
+        if changed and task.name not in pending:
+            change = Change("update", task.name, ", ".join(changed))
             result.changes = [change if c.task == task.name else c for c in result.changes]
     return result

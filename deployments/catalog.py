@@ -4,6 +4,9 @@ A catalog file is `tasks:` followed by a list of tasks. A task's common fields (
 type, schedule, priority, retry, ...) sit beside the parameters of its type (`command`
 for shell, `url` for http, ...), as in the seeds' create-task body. Loading validates
 everything and reports every problem at once, each naming the file, the task and the field.
+
+A task's `notify:` (alerts, `deployments.alerts.NotifySpec`) is laid over settings
+`alerts.default_notify`, so a task that writes none gets the default and `notify: off` opts out.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -20,10 +23,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
 )
 
+from deployments.alerts import AlertSettings, NotifySpec, current_alert_settings
 from deployments.errors import CatalogError, Problem
 from deployments.jobs import JobModel
 from deployments.policy import MissedPolicy, RetryPolicy, RunPolicy
@@ -82,7 +87,14 @@ class TaskSpec(BaseModel):
     missed: MissedPolicy = Field(
         "run_once", description="Scheduled runs missed during downtime: run_all, run_once or skip."
     )
+    notify: NotifySpec | None = Field(
+        None,
+        description="Alerts (Prefect automations): rules, destinations, throttle; "
+        "settings alerts.default_notify for a task that writes none.",
+    )
     job: JobModel = Field(..., exclude=True, description="The type's parameters.")
+    # "task": `notify` was written in the catalog; "default": it is settings' default; None: not written.
+    _notify_origin: Literal["task", "default"] | None = PrivateAttr(None)
 
     @field_validator("name")
     @classmethod
@@ -105,6 +117,16 @@ class TaskSpec(BaseModel):
             raise ValueError("an empty list of schedules; leave 'schedule' out for none")
         return value if isinstance(value, list) else [value]
 
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _notify(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict | NotifySpec):
+            raise ValueError(
+                f"expected a mapping like {{on: [failed], to: [mattermost], throttle: 30m}}, "
+                f"or null/off for no alerts; found {value!r}"
+            )
+        return value
+
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
@@ -122,8 +144,13 @@ class TaskSpec(BaseModel):
 
     def to_mapping(self) -> dict[str, Any]:
         """The task as it is written in a catalog file (type parameters beside the rest)."""
-        common = self.model_dump(mode="json", exclude_defaults=True, by_alias=False)
+        common = self.model_dump(mode="json", exclude_defaults=True, by_alias=False, exclude={"notify"})
         common["name"], common["type"] = self.name, self.type
+        if self._notify_origin == "task" or (self._notify_origin is None and self.notify is not None):
+            # As resolved (defaults included); `notify: null` keeps a task's opt-out of the default.
+            common["notify"] = (
+                self.notify.model_dump(mode="json", exclude_defaults=True) if self.notify else None
+            )
         if self.schedule:
             common["schedule"] = [s.model_dump(mode="json", exclude_none=True) for s in self.schedule]
         job = self.job.model_dump(mode="json", exclude_defaults=True, by_alias=True)
@@ -188,8 +215,14 @@ def _secret_literals(value: Any, path: str) -> list[tuple[str, str]]:
     return found
 
 
-def parse_task(raw: Any, file: str, position: int, base_dir: Path) -> TaskSpec | list[Problem]:
-    """Validate one task mapping; return the task or its problems."""
+def parse_task(
+    raw: Any, file: str, position: int, base_dir: Path, *, alerts: AlertSettings | None = None
+) -> TaskSpec | list[Problem]:
+    """Validate one task mapping; return the task or its problems.
+
+    Args:
+        alerts: the `notify` defaults and destination names (default: settings `alerts`).
+    """
     label = f"#{position + 1}"
     if not isinstance(raw, dict):
         return [Problem(file, label, None, f"a task is a mapping of fields; found {type(raw).__name__}")]
@@ -230,18 +263,34 @@ def parse_task(raw: Any, file: str, position: int, base_dir: Path) -> TaskSpec |
                         label,
                         problem.field,
                         f"is not a field of a {task_type.name} task (it takes: {allowed}; "
-                        "and every task: name, type, description, group, tags, owner, priority, "
-                        "schedule, timeout_seconds, retry, enabled)",
+                        f"and every task: {', '.join(n for n in TaskSpec.model_fields if n != 'job')})",
                     )
                 problems.append(problem)
+    alerts = alerts or current_alert_settings()
+    written = "notify" in common
+    common["notify"] = alerts.notify_for(common.get("notify"), present=written)
     try:
         spec = TaskSpec.model_validate({**common, "job": job or JobModel()})
     except ValidationError as exc:
-        problems.extend(p for p in _problems_from(exc, file, label) if p.field != "job")
+        for problem in _problems_from(exc, file, label):
+            if problem.field == "job":
+                continue
+            in_notify = (problem.field or "").startswith("notify.")
+            if in_notify and problem.message == "is not a field of this task":
+                allowed = ", ".join(NotifySpec.model_fields)
+                problem = Problem(
+                    file, label, problem.field, f"is not a field of notify (it takes: {allowed})"
+                )
+            problems.append(problem)
         return list(dict.fromkeys(problems))  # the same mistake can surface twice (e.g. 'type')
+    if spec.notify is not None:
+        for index, message in alerts.unknown_destinations(spec.notify):
+            problems.append(Problem(file, label, f"notify.to.{index}", message))
     if problems or job is None:
         return problems
-    return spec.model_copy(update={"job": job.with_paths_resolved(base_dir)})
+    spec = spec.model_copy(update={"job": job.with_paths_resolved(base_dir)})
+    spec._notify_origin = "task" if written else ("default" if spec.notify is not None else None)
+    return spec
 
 
 def catalog_files(paths: list[Path], *, required: bool) -> tuple[list[Path], list[Problem]]:
@@ -258,13 +307,15 @@ def catalog_files(paths: list[Path], *, required: bool) -> tuple[list[Path], lis
     return files, problems
 
 
-def load_catalog(paths: list[Path], *, required: bool = True) -> Catalog:
+def load_catalog(paths: list[Path], *, required: bool = True, alerts: AlertSettings | None = None) -> Catalog:
     """Load and validate catalog files; raise CatalogError listing every problem.
 
     Args:
         paths: files, or directories whose *.yaml files are read in name order.
         required: whether a missing path is a problem (False for the default locations).
+        alerts: the `notify` defaults and destination names (default: settings `alerts`).
     """
+    alerts = alerts or current_alert_settings()
     files, problems = catalog_files(paths, required=required)
     tasks: list[TaskSpec] = []
     seen: dict[str, str] = {}
@@ -293,7 +344,7 @@ def load_catalog(paths: list[Path], *, required: bool = True) -> Catalog:
             problems.append(Problem(name, None, "tasks", f"must be a list; found {type(entries).__name__}"))
             continue
         for position, raw in enumerate(entries):
-            parsed = parse_task(raw, name, position, file.parent.resolve())
+            parsed = parse_task(raw, name, position, file.parent.resolve(), alerts=alerts)
             if isinstance(parsed, list):
                 problems.extend(parsed)
                 continue

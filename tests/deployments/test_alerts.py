@@ -3,15 +3,18 @@
 Notifications go to a local webhook receiver (Prefect's CustomWebhookNotificationBlock, and
 MattermostWebhook, whose apprise client posts to /hooks/<token>) and, for e-mail, to a local
 aiosmtpd server. Runs are finished through the client (see test_history.make_runs), which emits
-the same prefect.flow-run.* events a worker's run does.
+the same prefect.flow-run.* events a worker's run does. The last tests apply catalogs with
+`notify:` and check the automations `apply` creates, updates and removes.
 """
 
 from __future__ import annotations
 
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -99,8 +102,54 @@ def receiver(prefect_server: str) -> Iterator[tuple[WebhookReceiver, str]]:
         yield fake, url
 
 
+class Inbox:
+    """An aiosmtpd handler keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+    def wait_for(self, text: str, timeout: float = 15) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m.decode() for m in self.messages if text in m.decode()]
+            if found:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(f"no e-mail with {text!r} within {timeout} s")
+
+
 @pytest.fixture(scope="module")
-def alert_blocks(receiver) -> tuple[AlertSettings, dict[str, UUID]]:
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    """A local SMTP server (aiosmtpd): its inbox and port."""
+    from aiosmtpd.controller import Controller
+
+    from tests.fakes._server import free_port
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield inbox, controller.port
+    controller.stop()
+
+
+def email_block(port: int):
+    from prefect_email import EmailServerCredentials
+
+    from blocks import EmailNotification
+
+    return EmailNotification(
+        credentials=EmailServerCredentials(smtp_server="127.0.0.1", smtp_type="INSECURE", smtp_port=port),
+        email_from="scheduler@example.com",
+        email_to=["ops@example.com", "oncall@example.com"],
+    )
+
+
+@pytest.fixture(scope="module")
+def alert_blocks(receiver, smtp) -> tuple[AlertSettings, dict[str, UUID]]:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock, MattermostWebhook
 
     from deployments.alerts import resolve_alert_blocks
@@ -117,10 +166,12 @@ def alert_blocks(receiver) -> tuple[AlertSettings, dict[str, UUID]]:
     MattermostWebhook(hostname="127.0.0.1", port=port, token="mmhooktoken", secure=False).save(
         f"tl-mm-{suffix}", overwrite=True
     )
+    email_block(smtp[1]).save(f"tl-email-{suffix}", overwrite=True)
     settings = AlertSettings(
         blocks={
             "webhook": f"custom-webhook/tl-webhook-{suffix}",
             "mattermost": f"mattermost-webhook/tl-mm-{suffix}",
+            "email": f"tasklane-email/tl-email-{suffix}",
         }
     )
 
@@ -130,7 +181,7 @@ def alert_blocks(receiver) -> tuple[AlertSettings, dict[str, UUID]]:
         async with get_client() as client:
             with pytest.raises(AlertConfigError, match="nowhere"):
                 await resolve_alert_blocks(client, ["nowhere"], settings)
-            return await resolve_alert_blocks(client, ["webhook", "mattermost"], settings)
+            return await resolve_alert_blocks(client, ["webhook", "mattermost", "email"], settings)
 
     return settings, run(resolve())
 
@@ -260,37 +311,211 @@ def test_no_failure_alert_while_a_task_retry_is_pending(receiver, alert_blocks) 
     assert settle(fake, name, 1) == [f"[tasklane] {name}: failed"]
 
 
-def test_email_notification_block_sends_over_smtp() -> None:
-    from aiosmtpd.controller import Controller
-    from prefect_email import EmailServerCredentials
+def test_email_notification_block_sends_over_smtp(smtp) -> None:
+    from blocks import EmailNotification
+    from deployments import alerts
 
-    from deployments.alerts import EmailNotification
-    from tests.fakes._server import free_port
-
-    class Inbox:
-        def __init__(self) -> None:
-            self.messages: list[bytes] = []
-
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-            self.messages.append(envelope.content)
-            return "250 OK"
-
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        block = EmailNotification(
-            credentials=EmailServerCredentials(
-                smtp_server="127.0.0.1", smtp_type="INSECURE", smtp_port=controller.port
-            ),
-            email_from="scheduler@example.com",
-            email_to=["ops@example.com", "oncall@example.com"],
-        )
-        with block.raise_on_failure():
-            run(block.notify("Task backup failed: disk full", "[tasklane] backup: failed"))
-    finally:
-        controller.stop()
-    (message,) = inbox.messages
-    text = message.decode()
-    assert "Subject: [tasklane] backup: failed" in text and "disk full" in text
+    assert alerts.EmailNotification is EmailNotification  # alerts.py takes it from blocks/
+    inbox, port = smtp
+    block = email_block(port)
+    with block.raise_on_failure():
+        run(block.notify("Task backup failed: disk full", "[tasklane] backup: failed"))
+    (text,) = inbox.wait_for("disk full")
+    assert "Subject: [tasklane] backup: failed" in text
     assert "To: ops@example.com, oncall@example.com" in text
+
+
+# --- `notify:` in the catalog, applied --------------------------------------------------------
+
+ALERT_POOL = "tasklane-alerts-test"  # no worker polls it: the tests finish runs themselves
+
+
+@pytest.fixture(scope="module")
+def alert_pool(prefect_server: str) -> str:
+    from prefect.client.orchestration import get_client
+
+    from deployments.pool import PoolSpec, ensure_work_pool
+
+    async def make() -> None:
+        async with get_client() as client:
+            await ensure_work_pool(client, PoolSpec(ALERT_POOL, 1, {"high": 1, "medium": 2, "low": 3}))
+
+    run(make())
+    return ALERT_POOL
+
+
+def apply_text(tmp_path: Path, text: str, target, *, dry_run: bool = False):
+    """Apply (or plan) a catalog written from `text`, with the target's alert settings."""
+    from prefect.client.orchestration import get_client
+
+    from deployments.apply import apply, plan
+    from deployments.catalog import load_catalog
+
+    path = tmp_path / "tasks.yaml"
+    path.write_text(textwrap.dedent(text))
+    catalog = load_catalog([path], alerts=target.alerts)
+
+    async def go():
+        async with get_client() as client:
+            return await (plan if dry_run else apply)(client, catalog, target)
+
+    return run(go())
+
+
+def owned(deployment_id: UUID) -> dict[str, object]:
+    """The deployment's Tasklane automations, by kind and rule ("alert failed", "crash-retries")."""
+    from prefect.client.orchestration import get_client
+
+    from deployments.apply import owned_automations
+
+    async def go():
+        async with get_client() as client:
+            return await owned_automations(client, deployment_id)
+
+    found = {}
+    for automation in run(go()):
+        mark = automation.description.split(" ", 1)[1]
+        key = f"alert {mark.split()[1]}" if mark.startswith("tasklane-alert ") else mark.split(":")[0]
+        assert key not in found, f"two automations for {key}"
+        found[key] = automation
+    return found
+
+
+def deployment_ids(target) -> dict[str, UUID]:
+    from prefect.client.orchestration import get_client
+
+    from deployments.apply import read_task_deployments
+
+    async def go():
+        async with get_client() as client:
+            return await read_task_deployments(client, target)
+
+    return {name: d.id for name, d in run(go()).items()}
+
+
+NOTIFY_CATALOG = """
+tasks:
+  - name: {p}-backup
+    type: shell
+    command: "false"
+    retry: {{max_retries: 1}}
+    notify: {{on: [failed, {{consecutive_failures: 3}}], to: [webhook], throttle: 10m}}
+  - name: {p}-report
+    type: shell
+    command: "true"
+    notify: {{on: [succeeded], to: [mattermost, email]}}
+"""
+
+
+def test_apply_creates_updates_and_removes_alert_automations(
+    tmp_path: Path, project: str, alert_pool: str, alert_blocks
+) -> None:
+    from deployments.apply import Target
+
+    settings, blocks = alert_blocks
+    target = Target(alert_pool, "UTC", project, alerts=settings)
+    backup, report = f"{project}-backup", f"{project}-report"
+
+    first = apply_text(tmp_path, NOTIFY_CATALOG.format(p=project), target)
+    assert [c.action for c in first.changes] == ["create", "create"]
+    ids = deployment_ids(target)
+    mine = owned(ids[backup])
+    assert set(mine) == {"tasklane-crash-retries", "alert failed", "alert consecutive_failures_3"}
+    failed = mine["alert failed"]
+    assert failed.name == f"tasklane: alert {backup} failed -> webhook"
+    assert failed.trigger.within == timedelta(minutes=10)
+    assert [a.block_document_id for a in failed.actions] == [blocks["webhook"]]
+    assert set(owned(ids[report])) == {"alert succeeded"}
+    assert {a.block_document_id for a in owned(ids[report])["alert succeeded"].actions} == {
+        blocks["mattermost"],
+        blocks["email"],
+    }
+
+    # Unchanged: nothing changes, not even an automation's id.
+    again = apply_text(tmp_path, NOTIFY_CATALOG.format(p=project), target)
+    assert [c.action for c in again.changes] == ["unchanged", "unchanged"]
+    assert {k: a.id for k, a in owned(ids[backup]).items()} == {k: a.id for k, a in mine.items()}
+
+    # Another throttle and a new rule for backup; report's notify removed (the default is none).
+    changed = (
+        NOTIFY_CATALOG.replace("throttle: 10m", "throttle: 1h")
+        .replace("{{consecutive_failures: 3}}]", "{{consecutive_failures: 3}}, recovered]")
+        .replace("    notify: {{on: [succeeded], to: [mattermost, email]}}\n", "")
+    )
+    planned = apply_text(tmp_path, changed.format(p=project), target, dry_run=True)
+    assert {c.task: (c.action, c.detail) for c in planned.changes} == {
+        backup: ("update", "alerts changed"),
+        report: ("update", "alerts changed"),
+    }
+    assert set(owned(ids[report])) == {"alert succeeded"}  # a plan changes nothing
+    applied = apply_text(tmp_path, changed.format(p=project), target)
+    assert {c.task: c.detail for c in applied.pending} == {backup: "alerts changed", report: "alerts changed"}
+    after = owned(ids[backup])
+    assert set(after) == {
+        "tasklane-crash-retries",
+        "alert failed",
+        "alert consecutive_failures_3",
+        "alert recovered",
+    }
+    assert after["alert failed"].id == failed.id  # updated in place
+    assert after["alert failed"].trigger.within == timedelta(hours=1)
+    assert after["tasklane-crash-retries"].id == mine["tasklane-crash-retries"].id
+    assert owned(ids[report]) == {}
+    assert [c.action for c in apply_text(tmp_path, changed.format(p=project), target).changes] == [
+        "unchanged",
+        "unchanged",
+    ]
+
+    # The task leaves the catalog: its deployment and every automation of it go.
+    final = apply_text(tmp_path, f"tasks:\n  - {{name: {report}, type: shell, command: 'true'}}\n", target)
+    assert {c.task: c.action for c in final.changes} == {report: "unchanged", backup: "delete"}
+    assert owned(ids[backup]) == {}
+
+
+def test_an_applied_notify_alerts_by_webhook_and_email(
+    tmp_path: Path, project: str, alert_pool: str, alert_blocks, receiver, smtp
+) -> None:
+    """End to end: catalog -> apply -> a failed run -> the server's automation sends both alerts."""
+    from deployments.apply import Target
+
+    fake, _ = receiver
+    inbox, _ = smtp
+    settings, _ = alert_blocks
+    target = Target(alert_pool, "UTC", project, alerts=settings)
+    task = f"{project}-nightly"
+    text = f"""
+    tasks:
+      - name: {task}
+        type: shell
+        command: "false"
+        notify: {{on: [failed], to: [webhook, email], throttle: 0}}
+    """
+    apply_text(tmp_path, text, target)
+    time.sleep(1.0)  # the triggers service picks new automations up from the database
+    finish(deployment_ids(target)[task], ["Completed", "Failed"])
+    assert settle(fake, task, 1) == [f"[tasklane] {task}: failed"]
+    (mail,) = inbox.wait_for(f"{task}: failed")
+    assert "boom" in mail and "To: ops@example.com, oncall@example.com" in mail
+
+
+def test_a_notify_block_missing_on_the_server_applies_nothing(
+    tmp_path: Path, project: str, alert_pool: str, alert_blocks
+) -> None:
+    from deployments.apply import Target
+    from deployments.errors import CatalogError
+
+    settings, _ = alert_blocks
+    settings = settings.model_copy(update={"blocks": {**settings.blocks, "pager": "custom-webhook/nowhere"}})
+    target = Target(alert_pool, "UTC", project, alerts=settings)
+    text = f"""
+    tasks:
+      - {{name: {project}-ok, type: shell, command: "true"}}
+      - {{name: {project}-paged, type: shell, command: "true", notify: {{to: [webhook, pager]}}}}
+    """
+    with pytest.raises(CatalogError) as caught:
+        apply_text(tmp_path, text, target)
+    (problem,) = caught.value.problems
+    assert str(problem).startswith(f"catalog: task '{project}-paged': field 'notify.to.1': 'pager': ")
+    assert "no block 'custom-webhook/nowhere' is saved on the server" in str(problem)
+    assert "nothing was applied" in str(caught.value)
+    assert deployment_ids(target) == {}

@@ -250,3 +250,84 @@ def test_dependencies_alias_and_upstream_first_order(tmp_path: Path) -> None:
     order = [t.name for t in upstream_first(catalog.tasks)]
     assert order.index("a") < order.index("b") < order.index("d") and order.index("c") < order.index("d")
     assert catalog.by_name()["d"].depends_on == ["b", "c"]
+
+
+NOTIFY_TASKS = """
+tasks:
+  - name: own
+    type: shell
+    command: 'true'
+    notify:
+      on: [failed, {consecutive_failures: 3}, recovered]
+      to: [mattermost, custom-webhook/oncall]
+      throttle: 1h
+  - {name: inherits, type: shell, command: 'true'}
+  - {name: partial, type: shell, command: 'true', notify: {on: [timed_out]}}
+  - {name: quiet, type: shell, command: 'true', notify: off}
+"""
+
+
+def test_notify_is_laid_over_the_settings_default(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    import yaml
+
+    from deployments.alerts import AlertSettings
+
+    path = write(tmp_path, NOTIFY_TASKS)
+    alerts = AlertSettings(default_notify={"on": ["failed", "crashed"], "to": ["email"]}, throttle="15m")
+    tasks = load_catalog([path], alerts=alerts).by_name()
+    own = tasks["own"].notify
+    assert [r.label for r in own.on] == ["failed", "consecutive_failures_3", "recovered"]
+    assert own.to == ["mattermost", "custom-webhook/oncall"] and own.throttle == timedelta(hours=1)
+    assert [r.kind for r in tasks["inherits"].notify.on] == ["failed", "crashed"]
+    assert tasks["inherits"].notify.to == ["email"] and tasks["inherits"].notify.throttle == timedelta(
+        minutes=15
+    )
+    assert [r.kind for r in tasks["partial"].notify.on] == ["timed_out"] and tasks["partial"].notify.to == [
+        "email"
+    ]
+    assert tasks["quiet"].notify is None
+    # No default in settings: no alerts unless a task asks.
+    without_partial = write(tmp_path, NOTIFY_TASKS.replace("notify: {on: [timed_out]}", "group: x"), "b.yaml")
+    plain = load_catalog([without_partial], alerts=AlertSettings()).by_name()
+    assert plain["inherits"].notify is None and plain["own"].notify == own
+
+    # Export writes what the task wrote (resolved), keeps the opt-out, leaves the default to settings.
+    mappings = {t.name: t.to_mapping() for t in tasks.values()}
+    assert "notify" not in mappings["inherits"] and mappings["quiet"]["notify"] is None
+    assert mappings["own"]["notify"]["on"] == ["failed", {"consecutive_failures": 3}, "recovered"]
+    assert mappings["own"]["notify"]["throttle"] == "1h"
+    again = write(tmp_path, yaml.safe_dump({"tasks": list(mappings.values())}), "again.yaml")
+    assert load_catalog([again], alerts=alerts).by_name() == tasks
+
+
+def test_notify_mistakes_name_file_task_and_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        tasks:
+          - {name: a, type: shell, command: 'true', notify: {on: [failed, exploded], to: [webhook]}}
+          - {name: b, type: shell, command: 'true', notify: {on: [failed], to: [webhook], throttle: soon}}
+          - {name: c, type: shell, command: 'true', notify: {on: [{consecutive_failures: 1}], to: [email]}}
+          - {name: d, type: shell, command: 'true', notify: {on: [failed], to: [email, pager]}}
+          - {name: e, type: shell, command: 'true', notify: {on: [failed]}}
+          - {name: f, type: shell, command: 'true', notify: [webhook]}
+          - {name: g, type: shell, command: 'true', notify: {to: [email], every: 5m}}
+        """,
+    )
+    problems = problems_of(path)
+    file = str(path)
+    expected = [
+        f"{file}: task 'a': field 'notify.on.1.kind': Input should be 'failed',",
+        f"{file}: task 'b': field 'notify.throttle': 'soon' is not a duration",
+        f"{file}: task 'c': field 'notify.on.0': consecutive_failures needs a count of at least 2",
+        f"{file}: task 'd': field 'notify.to.1': 'pager' is neither a destination of settings alerts.blocks "
+        "(known: email, mattermost, webhook) nor a block reference 'slug/name'",
+        f"{file}: task 'e': field 'notify.to': is required",
+        f"{file}: task 'f': field 'notify': expected a mapping like {{on: [failed], to: [mattermost]",
+        f"{file}: task 'g': field 'notify.every': is not a field of notify (it takes: on, to, throttle,",
+    ]
+    assert len(problems) == len(expected), problems
+    for line in expected:
+        assert any(p.startswith(line) for p in problems), (line, problems)
