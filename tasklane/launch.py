@@ -40,13 +40,19 @@ def _flow_run_id() -> UUID:
         raise SystemExit(message) from None
 
 
-def _warm_up(flow_run_id: UUID) -> datetime | None:
-    """Import Prefect and the flow's module; return when the run is due, if it waits for a time."""
+def _due(flow_run_id: UUID) -> datetime | None:
+    """When the run is due, if it is waiting for a time; its flow's module imported meanwhile."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(flow_run_id)
+        state = run.state
+        if state is None or state.type not in (StateType.SCHEDULED, StateType.PENDING):
+            return None
+        due = state.state_details.scheduled_time or run.expected_start_time
+        if due is None or (due - datetime.now(UTC)).total_seconds() <= LEAD_SECONDS:
+            return None  # due now: nothing to win, start the engine at once
         if run.deployment_id is not None:
             entrypoint = client.read_deployment(run.deployment_id).entrypoint or ""
             # Module-path entrypoints ("flows.shell.shell_flow") import once and stay cached
@@ -56,15 +62,12 @@ def _warm_up(flow_run_id: UUID) -> datetime | None:
                     importlib.import_module(entrypoint.rsplit(".", 1)[0])
                 except ImportError:
                     pass  # the engine imports it again and records the error on the run
-    state = run.state
-    if state is None or state.type not in (StateType.SCHEDULED, StateType.PENDING):
-        return None
-    return state.state_details.scheduled_time or run.expected_start_time
+        return due
 
 
 def main() -> None:
     flow_run_id = _flow_run_id()
-    due = _warm_up(flow_run_id)
+    due = _due(flow_run_id)
     if due is not None:
         wait = (due - datetime.now(UTC)).total_seconds() - LEAD_SECONDS
         if wait > 0:
