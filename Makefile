@@ -14,8 +14,11 @@ $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
 	$(UV_HOME)/bin/pip install --quiet uv==$(UV_VERSION)
 
+# --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on these machines), Python never
+# caches bytecode, and every flow-run process would compile Prefect from source (2 CPU-s -> 1).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
+	$(BIN)/python -m compileall -q flows deployments integrations blocks tasklane
 	@touch $@
 
 install: $(VENV)/.synced
