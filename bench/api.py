@@ -182,7 +182,11 @@ async def main(args: argparse.Namespace, prefect_url: str) -> None:
             tables.append((cache, results))
         finally:
             server.terminate()
-            server.wait(timeout=20)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     print(
         f"\nAPI latency, {args.runs} flow runs over {args.tasks} tasks, {args.clients} concurrent clients, "
         f"{args.requests} requests per endpoint, medians of {args.rounds} rounds; "

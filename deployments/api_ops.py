@@ -1,14 +1,17 @@
-"""Operations the REST API needs that the CLI did not: save one task, page runs, stats, audit.
+"""Operations the REST API needs that the CLI did not: save one task, the seeds' names, audit.
 
-Everything else the API does goes through `deployments.apply`, `deployments.operations` and
-`deployments.management`; these functions only add what was missing, built on those:
+Everything else the API does goes through `deployments.apply`, `deployments.operations`,
+`deployments.management` and `deployments.history` (runs, their logs and stats: the same
+functions as `tasklane history|logs|stats`); these functions only add what was missing:
 
 - `save_task`: validate-compile-push one task (the catalog's `apply` for a single task, without
   pruning the rest of the project): `desired_deployment` + `push_deployment` + `sync_automations`.
 - `task_mapping`: a deployment as the catalog mapping a PUT merges its changes into.
 - `next_runs`: a deployment's next runs from its compiled schedules (no flow-run query).
-- `page_runs`, `run_results`, `run_logs`, `run_stats`: executions, their results and logs, and
-  aggregates over them, each one or two server queries whatever the history size.
+- `project_runs`: the `history.RunQuery` of this project's runs (by deployment tags), with the
+  seeds' statuses (`states_of`); `run_results`: executions' results (their result artifacts);
+- `run_stats`: `history.state_counts` (one aggregate query whatever the history size) in the
+  seeds' statuses.
 - `set_pool_paused`: the seeds' scheduler start/stop (pausing the work pool: runs already
   started finish, no new one starts).
 - `emit_audit`, `read_audit`: the audit trail as Prefect events (`tasklane.*`).
@@ -26,24 +29,9 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolUpdate
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    DeploymentFilter,
-    DeploymentFilterId,
-    DeploymentFilterTags,
-    FlowRunFilter,
-    FlowRunFilterDeploymentId,
-    FlowRunFilterExpectedStartTime,
-    FlowRunFilterState,
-    FlowRunFilterStateName,
-    FlowRunFilterStateType,
-    LogFilter,
-    LogFilterFlowRunId,
-)
-from prefect.client.schemas.objects import FlowRun, Log, StateType
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import DeploymentResponse
-from prefect.client.schemas.sorting import FlowRunSort, LogSort
 from prefect.events import emit_event
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 
@@ -59,6 +47,7 @@ from deployments.apply import (
 )
 from deployments.catalog import Catalog, TaskSpec, find_cycle
 from deployments.errors import CatalogError, Problem, UnknownTaskError
+from deployments.history import RunQuery, state_counts
 from deployments.management import deployment_to_task
 from deployments.operations import find_task
 from deployments.schedules import _server_dates
@@ -119,12 +108,6 @@ def seed_status(state_name: str | None, state_type: StateType | None = None) -> 
     if state_type is not None:
         return SEED_STATUS_BY_TYPE.get(state_type, "PENDING")
     return "PENDING"
-
-
-def states_of(seed: str) -> FlowRunFilterState:
-    """The flow-run state filter matching one seed status."""
-    names = sorted(name for name, status in SEED_STATUS_BY_NAME.items() if status == seed)
-    return FlowRunFilterState(name=FlowRunFilterStateName(any_=names))
 
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -246,54 +229,33 @@ def next_runs(deployment: DeploymentResponse, n: int = 1, after: datetime | None
 # --- runs ----------------------------------------------------------------------------------------
 
 
-def project_deployments(target: Target, group: str | None = None) -> DeploymentFilter:
-    tags = [TASKLANE_TAG, target.project_tag] + ([f"group:{group}"] if group else [])
-    return DeploymentFilter(tags=DeploymentFilterTags(all_=tags))
+def states_of(seed: str) -> tuple[str, ...]:
+    """The Prefect state names of one seed status."""
+    return tuple(sorted(name for name, status in SEED_STATUS_BY_NAME.items() if status == seed))
 
 
-def run_filter(
+def project_runs(
+    target: Target,
     deployment_ids: list[UUID] | None = None,
-    state: FlowRunFilterState | None = None,
+    *,
+    state_names: tuple[str, ...] | None = None,
+    finished: bool = False,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> FlowRunFilter:
-    window = None
-    if since is not None or until is not None:
-        window = FlowRunFilterExpectedStartTime(after_=since, before_=until)
-    return FlowRunFilter(
-        deployment_id=FlowRunFilterDeploymentId(any_=deployment_ids) if deployment_ids is not None else None,
-        state=state,
-        expected_start_time=window,
+) -> RunQuery:
+    """This project's runs by expected start: of `deployment_ids` (the caller found them among the
+    project's), else of every deployment tagged `tasklane` and the project's tag.
+    """
+    return RunQuery(
+        tags=(),
+        deployment_tags=(TASKLANE_TAG, target.project_tag) if deployment_ids is None else (),
+        deployment_ids=tuple(deployment_ids) if deployment_ids is not None else None,
+        state_names=state_names,
+        finished=finished,
+        since=since,
+        until=until,
     )
 
-
-async def page_runs(
-    client: PrefectClient,
-    target: Target,
-    flow_run_filter: FlowRunFilter,
-    *,
-    offset: int,
-    limit: int,
-    group: str | None = None,
-) -> tuple[int, list[FlowRun]]:
-    """(total, one page newest first) of this project's flow runs matching the filter."""
-    deployment_filter = project_deployments(target, group)
-    total = await client.count_flow_runs(flow_run_filter=flow_run_filter, deployment_filter=deployment_filter)
-    runs = await client.read_flow_runs(
-        flow_run_filter=flow_run_filter,
-        deployment_filter=deployment_filter,
-        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-        offset=offset,
-        limit=limit,
-    )
-    return total, runs
-
-
-FINISHED = FlowRunFilterState(
-    type=FlowRunFilterStateType(
-        any_=[StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
-    )
-)
 
 RESULT_BLOCK = re.compile(r"```json\n(?P<json>.*)\n```", re.DOTALL)
 
@@ -319,17 +281,6 @@ async def run_results(client: PrefectClient, flow_run_ids: list[UUID]) -> dict[U
         except ValueError:
             found[artifact.flow_run_id] = match["json"]
     return found
-
-
-async def run_logs(
-    client: PrefectClient, flow_run_id: UUID, *, offset: int = 0, limit: int = 200
-) -> list[Log]:
-    return await client.read_logs(
-        log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
-        sort=LogSort.TIMESTAMP_ASC,
-        offset=offset,
-        limit=limit,
-    )
 
 
 @dataclass
@@ -362,9 +313,6 @@ class RunStats:
         return round(self.total_duration / self.finished, 3) if self.finished else 0.0
 
 
-STATS_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
 async def run_stats(
     client: PrefectClient,
     target: Target,
@@ -372,35 +320,18 @@ async def run_stats(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> RunStats:
-    """Counts by status and run time over runs whose expected start is in [since, until].
-
-    One aggregate query on the server (`/flow_runs/history` with one interval), so it costs
-    the same for ten runs or a hundred thousand. Runs still Scheduled in the future are left out.
+    """Counts by seed status and run time over runs whose expected start is in [since, until]:
+    `history.state_counts`, one aggregate query whatever the history size.
     """
-    start = since or STATS_EPOCH
-    end = until or datetime.now(UTC)
-    if end <= start:
-        return RunStats({}, 0.0, 0)
-    deployments = project_deployments(target)
-    if deployment_ids is not None:
-        deployments = DeploymentFilter(id=DeploymentFilterId(any_=deployment_ids), tags=deployments.tags)
-    body = {
-        "history_start": start.isoformat(),
-        "history_end": end.isoformat(),
-        "history_interval_seconds": max((end - start).total_seconds(), 1.0),
-        "deployments": deployments.model_dump(mode="json", exclude_unset=True),
-    }
-    response = await client.request("POST", "/flow_runs/history", json=body)
     by_status: dict[str, int] = {}
     total_duration = 0.0
     finished = 0
-    for interval in response.json():
-        for state in interval["states"]:
-            status = seed_status(state["state_name"], StateType(state["state_type"]))
-            by_status[status] = by_status.get(status, 0) + state["count_runs"]
-            if status in FINAL_SEED_STATUSES:
-                total_duration += float(state["sum_estimated_run_time"] or 0)
-                finished += state["count_runs"]
+    for state in await state_counts(client, project_runs(target, deployment_ids, since=since, until=until)):
+        status = seed_status(state.name, StateType(state.type))
+        by_status[status] = by_status.get(status, 0) + state.runs
+        if status in FINAL_SEED_STATUSES:
+            total_duration += state.seconds
+            finished += state.runs
     return RunStats(by_status, round(total_duration, 3), finished)
 
 

@@ -4,14 +4,21 @@ Every execution of a task is a Prefect flow run of its deployment (tag `tasklane
 reads them as `integrations.report.RunRecord`s, which the report flow, the maintenance flow and
 the CLI (`tasklane history|stats|logs|report`) share:
 
-- `history`: the seeds' history query (task, group, state, time range, limit) on Prefect's
-  flow-run filters, newest first;
+- `RunQuery`: which runs (tags, task, group, deployments, a project's deployments, states, a
+  time window) as Prefect's flow-run filters: the one selection every reader below builds on;
+- `read_runs`, `count_runs`: one page of runs (paged past the server's 200) and their number,
+  the only flow-run reads; `history` (the CLI, records) and `page_runs` (the REST API's
+  executions and seed 004's history: total + typed runs, both queries at once) are views of them;
 - `finished_runs`: every run that ended in a window, paged by end time (used by reports and stats);
-- `task_stats`: `integrations.report.Stats` over a window;
+- `task_stats`: `integrations.report.Stats` over a window from every finished run (per task, group
+  and day, p95 durations): the CLI, the report flow;
+- `state_counts`: runs by state and their run time in one server-side aggregate
+  (`/flow_runs/history`) whatever the history's size: the REST API's stats;
 - `read_watermark` / `save_watermark`: the report's progress, a Prefect Variable on the server;
 - `purge_history`: retention (older than `retention_days`, beyond `max_records`), deleting the
   runs' artifacts too; Prefect deletes a deleted run's logs itself (in the background);
-- `read_run_logs`, `follow_logs`, `format_log`: `tasklane logs RUN_ID [--follow] [--grep] [--level]`.
+- `read_run_logs`, `follow_logs`, `format_log`: `tasklane logs RUN_ID [--follow] [--grep] [--level]`
+  and the REST API's `/executions/{id}/logs` (`offset`, `limit`).
 
 Settings (`HistorySettings`, `ReportSettings`) are defined here and folded into
 `tasklane/settings.py` as `history:` and `report:`.
@@ -21,9 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +39,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
-from prefect.client.schemas.objects import Log
+from prefect.client.schemas.objects import FlowRun, Log, StateType
 from prefect.client.schemas.sorting import LogSort
 from prefect.settings import PREFECT_UI_URL
 from pydantic import BaseModel, Field
@@ -41,6 +49,7 @@ from integrations.report import DEFAULT_COLUMNS, RunRecord, Stats, compute_stats
 TASKLANE_TAG = "tasklane"
 TEMPLATE_DIR = Path(__file__).parent / "report_templates"
 TERMINAL_TYPES = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]
+UNFINISHED_TYPES = [t.value for t in StateType if t.value not in TERMINAL_TYPES]  # Scheduled, Pending, ...
 PAGE = 200  # the server's maximum page of flow runs
 DELETE_PAGE = 50  # the server's maximum bulk delete
 WATERMARK_PREFIX = "tasklane_report_"
@@ -187,13 +196,197 @@ def _task_of(run: dict[str, Any], cache: dict[str, str]) -> str:
     return cache.get(run.get("deployment_id") or "") or cache.get(run.get("flow_id") or "") or "?"
 
 
-def _state_filter(state: str | None) -> dict[str, Any]:
-    if not state:
-        return {}
+def _state_filter(state: str) -> dict[str, Any]:
     kind, value = STATE_ALIASES.get(state.lower(), ("name", state))
     if kind == "type":
-        return {"state": {"type": {"any_": [value]}}}
-    return {"state": {"name": {"any_": [value]}}}
+        return {"type": {"any_": [value]}}
+    return {"name": {"any_": [value]}}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Which flow runs: the selection behind history, executions, stats and retention, CLI and API alike.
+
+    Attributes:
+        tags: the runs carry all of these (Tasklane's runs: `tasklane`); `group` adds `group:<g>`.
+        task: runs of the deployment (task) of this name.
+        deployment_ids: runs of these deployments.
+        deployment_tags: runs of deployments carrying all of these (a project's: `tasklane`,
+            `tasklane-project:<p>`).
+        state: a Prefect state name or type, or a seed status (STATE_ALIASES: done, timeout, ...).
+        state_names / state_types: runs in any of these state names / types.
+        excluded_types: runs in none of these state types.
+        finished: only runs in a final state (Completed, Failed, Cancelled, Crashed).
+        since / until: the window, inclusive, on `window`: the expected start (history) or the
+            end time (finished runs).
+
+    The filters are shaped for the server's query planner (SQLite keeps no statistics, so it
+    takes any index an `IN` offers, however unselective): a page, sorted by time, names its
+    deployments and "finished" in forms no index serves (`deployments.id`, `type NOT IN` the
+    unfinished types), so it walks the time index and stops after one page (~10 ms on 100,000
+    runs, where `type IN` the final types sorts all of them: ~1 s); a count names its deployments
+    on `flow_runs.deployment_id`, answered from that index alone.
+    """
+
+    tags: tuple[str, ...] = (TASKLANE_TAG,)
+    group: str | None = None
+    task: str | None = None
+    deployment_ids: tuple[UUID | str, ...] | None = None
+    deployment_tags: tuple[str, ...] = ()
+    state: str | None = None
+    state_names: tuple[str, ...] | None = None
+    state_types: tuple[str, ...] | None = None
+    excluded_types: tuple[str, ...] = ()
+    finished: bool = False
+    since: datetime | None = None
+    until: datetime | None = None
+    window: Literal["expected_start_time", "end_time"] = "expected_start_time"
+
+    def replace(self, **changes: Any) -> RunQuery:
+        return replace(self, **changes)
+
+    @property
+    def has_state(self) -> bool:
+        named = self.state_names is not None or self.state_types is not None
+        return bool(self.state or named or self.excluded_types or self.finished)
+
+    def filters(self, *, indexed: bool = False) -> dict[str, Any]:
+        """The `flow_runs` / `deployments` filters of a flow-run query body (JSON).
+
+        indexed: deployments named on the runs' indexed `deployment_id` (a count, an aggregate).
+        """
+        flow_runs: dict[str, Any] = {}
+        tags = [*self.tags, *([f"group:{self.group}"] if self.group else [])]
+        if tags:
+            flow_runs["tags"] = {"all_": tags}
+        state: dict[str, Any] = _state_filter(self.state) if self.state else {}
+        if self.state_names is not None:
+            state["name"] = {"any_": list(self.state_names)}
+        if self.state_types is not None:
+            state["type"] = {"any_": list(self.state_types)}
+        excluded = [*self.excluded_types, *(UNFINISHED_TYPES if self.finished else [])]
+        if excluded:
+            state.setdefault("type", {})["not_any_"] = sorted(set(excluded))
+        if state:
+            flow_runs["state"] = state
+        if self.since is not None or self.until is not None:
+            window = {"after_": _iso(self.since), "before_": _iso(self.until)}
+            flow_runs[self.window] = {k: v for k, v in window.items() if v is not None}
+        deployments: dict[str, Any] = {}
+        if self.deployment_ids is not None:
+            ids = {"any_": [str(i) for i in self.deployment_ids]}
+            if indexed:
+                flow_runs["deployment_id"] = ids
+            else:
+                deployments["id"] = ids
+        if self.task:
+            deployments["name"] = {"any_": [self.task]}
+        if self.deployment_tags:
+            deployments["tags"] = {"all_": list(self.deployment_tags)}
+        body: dict[str, Any] = {"flow_runs": flow_runs}
+        if deployments:
+            body["deployments"] = deployments
+        return body
+
+
+async def read_runs(
+    client: PrefectClient,
+    query: RunQuery,
+    *,
+    sort: str = "EXPECTED_START_TIME_DESC",
+    offset: int = 0,
+    limit: int = PAGE,
+    indexed: bool = False,
+) -> list[dict[str, Any]]:
+    """One page of the runs `query` selects (as the API returns them, JSON), paging past the server's 200.
+
+    indexed: name the deployments on the runs' deployment index (few runs of few deployments).
+    """
+    filters = query.filters(indexed=indexed)
+    runs: list[dict[str, Any]] = []
+    while len(runs) < limit:
+        size = min(PAGE, limit - len(runs))
+        body = {**filters, "sort": sort, "limit": size, "offset": offset + len(runs)}
+        page = await _post(client, "/flow_runs/filter", body)
+        runs.extend(page)
+        if len(page) < size:
+            break
+    return runs
+
+
+async def count_runs(client: PrefectClient, query: RunQuery) -> int:
+    """How many runs `query` selects.
+
+    "Finished" is counted as every run minus the unfinished ones: two counts an index answers
+    (the unfinished runs are few), where counting the finished runs reads every one of them.
+    """
+    if query.finished and not query.replace(finished=False).has_state:
+        every = query.replace(finished=False)
+        unfinished = every.replace(state_types=tuple(UNFINISHED_TYPES))
+        total, open_ = await asyncio.gather(
+            _post(client, "/flow_runs/count", every.filters(indexed=True)),
+            _post(client, "/flow_runs/count", unfinished.filters()),
+        )
+        return total - open_
+    return await _post(client, "/flow_runs/count", query.filters(indexed=not query.has_state))
+
+
+async def page_runs(
+    client: PrefectClient, query: RunQuery, *, offset: int = 0, limit: int = 20
+) -> tuple[int, list[FlowRun]]:
+    """(how many runs `query` selects, one page of them newest first): the queries run at once."""
+    total, page = await asyncio.gather(
+        count_runs(client, query), read_runs(client, query, offset=offset, limit=limit)
+    )
+    return total, [FlowRun.model_validate(r) for r in page]
+
+
+async def first_runs(
+    client: PrefectClient,
+    query: RunQuery,
+    deployment_ids: list[UUID],
+    *,
+    sort: str = "EXPECTED_START_TIME_DESC",
+) -> dict[UUID, FlowRun | None]:
+    """Each deployment's first run in `sort` order among those `query` selects (None: it has none).
+
+    One sorted page across all n deployments, of n·(ln n + 3) runs (enough to meet every one of
+    n equally busy deployments 19 times in 20); a deployment not met there (one that runs less
+    often than the others) is read on its own, through the runs' deployment index.
+    """
+    wanted = list(dict.fromkeys(UUID(str(i)) for i in deployment_ids))
+    if not wanted:
+        return {}
+    size = min(PAGE, int(len(wanted) * (math.log(len(wanted)) + 3)) + 1)
+    page = await read_runs(client, query.replace(deployment_ids=tuple(wanted)), sort=sort, limit=size)
+    found: dict[UUID, FlowRun | None] = {}
+    for run in page:
+        key = UUID(run["deployment_id"])
+        if key not in found:
+            found[key] = FlowRun.model_validate(run)
+    missing = [i for i in wanted if i not in found]
+    if len(page) == size and missing:
+        alone = await asyncio.gather(
+            *(
+                read_runs(client, query.replace(deployment_ids=(i,)), sort=sort, limit=1, indexed=True)
+                for i in missing
+            )
+        )
+        for deployment_id, runs in zip(missing, alone, strict=True):
+            found[deployment_id] = FlowRun.model_validate(runs[0]) if runs else None
+    return {i: found.get(i) for i in wanted}
+
+
+async def to_records(client: PrefectClient, runs: list[dict[str, Any]]) -> list[RunRecord]:
+    """RunRecords of runs as `read_runs` returns them (their task names read in one query)."""
+    names: dict[str, str] = {}
+    await _task_names(client, runs, names)
+    ui_url = ui_base_url()
+    return [record_from_json(r, _task_of(r, names), ui_url) for r in runs]
 
 
 async def history(
@@ -214,30 +407,10 @@ async def history(
         task: a task (deployment) name. group: the task's group. state: a Prefect state name or
             type (Completed, Failed, TimedOut, ...) or a seed status (done, failed, timeout, ...).
         since / until: runs expected to start in [since, until].
-        limit / offset: one page of at most 200.
+        limit / offset: one page.
     """
-    flow_runs: dict[str, Any] = {"tags": {"all_": [*tags, *([f"group:{group}"] if group else [])]}}
-    flow_runs.update(_state_filter(state))
-    if since or until:
-        window: dict[str, Any] = {}
-        if since:
-            window["after_"] = since.isoformat()
-        if until:
-            window["before_"] = until.isoformat()
-        flow_runs["expected_start_time"] = window
-    body: dict[str, Any] = {
-        "flow_runs": flow_runs,
-        "sort": "EXPECTED_START_TIME_DESC",
-        "limit": min(limit, PAGE),
-        "offset": offset,
-    }
-    if task:
-        body["deployments"] = {"name": {"any_": [task]}}
-    runs = await _post(client, "/flow_runs/filter", body)
-    names: dict[str, str] = {}
-    await _task_names(client, runs, names)
-    ui_url = ui_base_url()
-    return [record_from_json(r, _task_of(r, names), ui_url) for r in runs]
+    query = RunQuery(tags=tuple(tags), group=group, task=task, state=state, since=since, until=until)
+    return await to_records(client, await read_runs(client, query, offset=offset, limit=limit))
 
 
 async def finished_runs(
@@ -254,24 +427,13 @@ async def finished_runs(
     Paged by end time (newest first, each page ending where the last one began), so runs that
     end meanwhile cannot shift pages; runs sharing the boundary timestamp are de-duplicated.
     """
-    tags = [*tags, *([f"group:{group}"] if group else [])]
+    query = RunQuery(tags=tuple(tags), group=group, task=task, since=after, window="end_time")
     seen: set[str] = set()
     collected: list[dict[str, Any]] = []
     before = until
     offset = 0
     while True:
-        end_time: dict[str, Any] = {"before_": before.isoformat()}
-        if after is not None:
-            end_time["after_"] = after.isoformat()
-        body: dict[str, Any] = {
-            "flow_runs": {"tags": {"all_": tags}, "end_time": end_time},
-            "sort": "END_TIME_DESC",
-            "limit": PAGE,
-            "offset": offset,
-        }
-        if task:
-            body["deployments"] = {"name": {"any_": [task]}}
-        page = await _post(client, "/flow_runs/filter", body)
+        page = await read_runs(client, query.replace(until=before), sort="END_TIME_DESC", offset=offset)
         fresh = [r for r in page if r["id"] not in seen and r.get("end_time")]
         for run in fresh:
             seen.add(run["id"])
@@ -287,12 +449,9 @@ async def finished_runs(
     # `after_` is inclusive on the server; the window is (after, until].
     if after is not None:
         collected = [r for r in collected if _time(r["end_time"]) > after]  # type: ignore[operator]
-    names: dict[str, str] = {}
-    await _task_names(client, collected, names)
-    ui_url = ui_base_url()
-    records = [record_from_json(r, _task_of(r, names), ui_url) for r in collected]
-    records.sort(key=lambda r: (r.end, r.run_id))  # type: ignore[arg-type, return-value]
-    return records
+    found = await to_records(client, collected)
+    found.sort(key=lambda r: (r.end, r.run_id))  # type: ignore[arg-type, return-value]
+    return found
 
 
 async def task_stats(
@@ -307,10 +466,54 @@ async def task_stats(
     """Statistics of the runs that ended in [since, until) (until: now), per task, group and overall."""
     until = until or datetime.now(UTC)
     # finished_runs' window is (after, until]; stats' is [since, until): widen by a microsecond each side.
-    records = await finished_runs(
+    found = await finished_runs(
         client, since - timedelta(microseconds=1), until, tags=tags, task=task, group=group
     )
-    return compute_stats(records, since, until)
+    return compute_stats(found, since, until)
+
+
+STATS_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StateCount:
+    """Runs in one state (name and type) and their run time in seconds."""
+
+    name: str
+    type: str
+    runs: int
+    seconds: float
+
+
+async def state_counts(client: PrefectClient, query: RunQuery) -> list[StateCount]:
+    """Runs by state in `query`'s window, in one aggregate query on the server.
+
+    Prefect's `/flow_runs/history` with a single interval: the same cost for ten runs or a
+    hundred thousand. An expected-start window defaults to [2000-01-01, now): runs still
+    Scheduled in the future are left out.
+    """
+    if query.window == "expected_start_time":
+        start, end = query.since or STATS_EPOCH, query.until or datetime.now(UTC)
+        query = query.replace(since=None, until=None)  # the aggregate's own window
+    else:
+        start, end = STATS_EPOCH, datetime.now(UTC) + timedelta(days=1)
+    if end <= start:
+        return []
+    body = {
+        **query.filters(indexed=True),
+        "history_start": start.isoformat(),
+        "history_end": end.isoformat(),
+        "history_interval_seconds": max((end - start).total_seconds(), 1.0),
+    }
+    counts: dict[tuple[str, str], StateCount] = {}
+    for interval in await _post(client, "/flow_runs/history", body):
+        for state in interval["states"]:
+            key = (state["state_name"], state["state_type"])
+            seen = counts.get(key)
+            runs = state["count_runs"] + (seen.runs if seen else 0)
+            seconds = float(state["sum_estimated_run_time"] or 0) + (seen.seconds if seen else 0.0)
+            counts[key] = StateCount(key[0], key[1], runs, seconds)
+    return list(counts.values())
 
 
 # --- the report watermark -----------------------------------------------------------------------
@@ -392,13 +595,8 @@ class PurgeResult:
         }
 
 
-async def _run_ids(client: PrefectClient, flow_runs: dict[str, Any], offset: int) -> list[str]:
-    page = await _post(
-        client,
-        "/flow_runs/filter",
-        {"flow_runs": flow_runs, "sort": "END_TIME_DESC", "limit": PAGE, "offset": offset},
-    )
-    return [r["id"] for r in page]
+async def _run_ids(client: PrefectClient, query: RunQuery, offset: int) -> list[str]:
+    return [r["id"] for r in await read_runs(client, query, sort="END_TIME_DESC", offset=offset)]
 
 
 async def _delete_runs(client: PrefectClient, run_ids: list[str]) -> int:
@@ -443,9 +641,9 @@ async def purge_history(
     """
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.retention_days)
-    finished = {"tags": {"all_": list(tags)}, "state": {"type": {"any_": TERMINAL_TYPES}}}
+    finished = RunQuery(tags=tuple(tags), finished=True)
     result = PurgeResult(cutoff=cutoff, dry_run=dry_run)
-    expired_filter = {**finished, "end_time": {"before_": cutoff.isoformat()}}
+    expired_filter = finished.replace(until=cutoff, window="end_time")
     offset = 0
     while True:
         ids = await _run_ids(client, expired_filter, offset)
@@ -456,7 +654,7 @@ async def purge_history(
             offset += len(ids)
         else:
             result.artifacts += await _delete_runs(client, ids)
-    total = await _post(client, "/flow_runs/count", {"flow_runs": finished})
+    total = await count_runs(client, finished)
     if dry_run:
         total -= len(result.expired)
     overflow_offset = settings.max_records
@@ -509,27 +707,41 @@ async def read_run_logs(
     grep: str | None = None,
     level: str | int | None = None,
     regex: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> list[Log]:
-    """Every log line of a run (its task runs included), oldest first, filtered by text and level."""
+    """A run's log lines (its task runs' included), oldest first, filtered by text and level.
+
+    `offset` matching lines are skipped and at most `limit` returned (None: all of them); without
+    `grep` both are applied by the server, so a page costs one query whatever the run's size.
+    """
     run_id = UUID(str(flow_run_id))
     minimum = level_number(level)
     matches = log_matcher(grep, regex)
+    log_filter = LogFilter(
+        flow_run_id=LogFilterFlowRunId(any_=[run_id]),
+        level=LogFilterLevel(ge_=minimum) if minimum is not None else None,
+    )
+    skip, position = (offset, 0) if grep else (0, offset)
     logs: list[Log] = []
-    offset = 0
-    while True:
+    while limit is None or len(logs) < limit:
+        size = PAGE if grep or limit is None else min(PAGE, limit - len(logs))
         page = await client.read_logs(
-            log_filter=LogFilter(
-                flow_run_id=LogFilterFlowRunId(any_=[run_id]),
-                level=LogFilterLevel(ge_=minimum) if minimum is not None else None,
-            ),
-            sort=LogSort.TIMESTAMP_ASC,
-            limit=PAGE,
-            offset=offset,
+            log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=size, offset=position
         )
-        logs.extend(log for log in page if matches(log))
-        if len(page) < PAGE:
-            return logs
-        offset += PAGE
+        position += len(page)
+        for log in page:
+            if not matches(log):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            logs.append(log)
+            if limit is not None and len(logs) >= limit:
+                break
+        if len(page) < size:
+            break
+    return logs
 
 
 async def follow_logs(

@@ -153,17 +153,39 @@ async def publish_artifacts(
 # --- the flow -----------------------------------------------------------------------------------
 
 
-async def _stats_and_charts(
-    client: Any, settings: ReportSettings, until: datetime, directory: Path
+def _stats_and_charts(
+    settings: ReportSettings, records: list[RunRecord], until: datetime, directory: Path
 ) -> tuple[Stats, list[Path]]:
+    """The statistics and charts of the `stats_days` up to `until`, from the runs that ended then."""
     since = until - timedelta(days=settings.stats_days)
-    records = await finished_runs(client, since, until, tags=settings.tags)
     stats = compute_stats(records, since, until + timedelta(microseconds=1))
     charts = [
         chart_runs_per_day(stats, directory / f"runs-per-day-{settings.name}.png"),
         chart_durations(records, directory / f"durations-{settings.name}.png"),
     ]
     return stats, charts
+
+
+async def _collect(
+    client: Any, settings: ReportSettings, after: datetime | None, until: datetime, with_stats: bool
+) -> tuple[list[RunRecord], list[RunRecord] | None]:
+    """The runs that ended in (after, until] and, `with_stats`, those of the stats window.
+
+    One read of the two windows' union, each sliced from it: a report's window usually lies
+    inside its stats window (until - stats_days, until], and a first or catching-up one holds it.
+    """
+    if not with_stats:
+        return await finished_runs(client, after, until, tags=settings.tags), None
+    stats_since = until - timedelta(days=settings.stats_days)
+    lower = None if after is None else min(after, stats_since)
+    every = await finished_runs(client, lower, until, tags=settings.tags)
+
+    def ended_after(moment: datetime | None) -> list[RunRecord]:
+        if moment is None or moment == lower:
+            return every
+        return [r for r in every if r.end is not None and r.end > moment]
+
+    return ended_after(after), ended_after(stats_since)
 
 
 @flow(name="tasklane-report", log_prints=True)
@@ -190,7 +212,8 @@ async def report_flow(settings: ReportSettings | None = None, dry_run: bool = Fa
         stats: Stats | None = None
         charts: list[Path] = []
         for after, until, todo in windows:
-            records = await finished_runs(client, after, until, tags=settings.tags)
+            wants_stats = stats is None and not dry_run and bool({"excel", "confluence"} & set(todo))
+            records, stats_records = await _collect(client, settings, after, until, wants_stats)
             summary = summarise(records, after, until)
             rows = table_rows(records, settings.columns, env)
             line = (
@@ -212,8 +235,8 @@ async def report_flow(settings: ReportSettings | None = None, dry_run: bool = Fa
                 continue
             if not records:  # nothing to add to the table, post or workbook: the artifacts say so
                 todo = [t for t in todo if t == "prefect"]
-            if stats is None and ({"excel", "confluence"} & set(todo)):
-                stats, charts = await _stats_and_charts(client, settings, until, settings.excel_dir)
+            if stats_records is not None and ({"excel", "confluence"} & set(todo)):
+                stats, charts = _stats_and_charts(settings, stats_records, until, settings.excel_dir)
             # Mark the window as being published before touching any target.
             state = Watermark(reported=after, pending=until, done=[t for t in targets if t not in todo])
             await save_watermark(client, settings.variable_name, state)

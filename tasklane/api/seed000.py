@@ -15,17 +15,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from deployments.api_ops import (
-    FINISHED,
     SEED_STATUS_BY_NAME,
     SEED_STATUSES,
-    page_runs,
-    run_filter,
+    project_runs,
     run_results,
     run_stats,
     seed_status,
     states_of,
     task_mapping,
 )
+from deployments.history import page_runs
 from deployments.management import delete_tasks
 from deployments.operations import recent_runs, run_task
 from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, FieldError
@@ -225,8 +224,12 @@ def _report_type(kind: str) -> str:
 async def report(type: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -> Report:
     """Every task's latest state and the runs' totals, as markdown, mattermost, confluence or json."""
     kind = _report_type(type)
+    deployments = await visible_deployments(ctx)
     tasks = await _tasks(ctx)
-    stats = await run_stats(ctx.client, ctx.target)
+    ids = [d.id for d in deployments]
+    stats = await ctx.state.cache.get(
+        ("stats", tuple(ids), None, None), lambda: run_stats(ctx.client, ctx.target, ids)
+    )
     lines = [
         [
             t.id,
@@ -301,14 +304,11 @@ async def task_history(
     if task is not None:
         deployments = [await _find(ctx, task)]
     by_id = {d.id: d.name for d in deployments}
-    state = states_of(parse_status(status)) if status else FINISHED
-    narrowed = task is not None or bool(ctx.caller.groups)
-    total, runs = await page_runs(
-        ctx.client,
-        ctx.target,
-        run_filter(list(by_id) if narrowed else None, state),
-        offset=(page - 1) * limit,
-        limit=limit,
+    names = states_of(parse_status(status)) if status else None
+    query = project_runs(ctx.target, list(by_id), state_names=names, finished=names is None)
+    total, runs = await ctx.state.cache.get(
+        ("history", query, page, limit),
+        lambda: page_runs(ctx.client, query, offset=(page - 1) * limit, limit=limit),
     )
     data = [
         HistoryEntry(

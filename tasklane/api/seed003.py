@@ -15,15 +15,14 @@ from pydantic import ValidationError
 
 from deployments.api_ops import (
     find_task_by_id,
-    page_runs,
+    project_runs,
     read_audit,
-    run_filter,
-    run_logs,
     run_results,
     run_stats,
     states_of,
 )
 from deployments.errors import CatalogError, DeploymentsError
+from deployments.history import page_runs, read_run_logs
 from deployments.management import delete_tasks, set_enabled, tasks_by_name_or_group
 from deployments.operations import run_task, tag_value
 from deployments.schedules import parse_spec_text
@@ -198,21 +197,20 @@ async def executions(
     """The task's runs, newest first, with their outputs."""
     deployment = await _find(ctx, task_id)
     since, until = _window(start_date, end_date)
-    state = states_of(parse_status(status)) if status else None
-    total, runs = await page_runs(
-        ctx.client,
-        ctx.target,
-        run_filter([deployment.id], state, since, until),
-        offset=(page - 1) * limit,
-        limit=limit,
-    )
-    results = await run_results(ctx.client, [r.id for r in runs])
-    return ExecutionPage(
-        total=total,
-        page=page,
-        limit=limit,
-        executions=[to_execution(r, deployment.name, results.get(r.id)) for r in runs],
-    )
+    names = states_of(parse_status(status)) if status else None
+    query = project_runs(ctx.target, [deployment.id], state_names=names, since=since, until=until)
+
+    async def load() -> ExecutionPage:
+        total, runs = await page_runs(ctx.client, query, offset=(page - 1) * limit, limit=limit)
+        results = await run_results(ctx.client, [r.id for r in runs])
+        return ExecutionPage(
+            total=total,
+            page=page,
+            limit=limit,
+            executions=[to_execution(r, deployment.name, results.get(r.id)) for r in runs],
+        )
+
+    return await ctx.state.cache.get(("executions", query, page, limit), load)
 
 
 async def _run(ctx: Ctx, execution_id: str):
@@ -251,7 +249,7 @@ async def execution_logs(
 ) -> Logs:
     """The run's log lines (stdout and stderr of a shell job among them), oldest first."""
     flow_run, _ = await _run(ctx, execution_id)
-    found = await run_logs(ctx.client, flow_run.id, offset=offset, limit=limit)
+    found = await read_run_logs(ctx.client, flow_run.id, offset=offset, limit=limit)
     levels = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
     return Logs(
         logs=[
@@ -284,7 +282,10 @@ async def task_stats(
     """Runs, successes, failures (timeouts included), success rate (%) and run times (s)."""
     deployment = await _find(ctx, task_id)
     since, until = _window(start_date, end_date)
-    stats = await run_stats(ctx.client, ctx.target, [deployment.id], since, until)
+    stats = await ctx.state.cache.get(
+        ("stats", deployment.id, since, until),
+        lambda: run_stats(ctx.client, ctx.target, [deployment.id], since, until),
+    )
     return TaskStats(
         total_executions=stats.total,
         success=stats.success,
@@ -306,8 +307,10 @@ async def global_stats(
 
     deployments = await visible_deployments(ctx)
     since, until = _window(start_date, end_date)
-    ids = [d.id for d in deployments] if ctx.caller.groups else None
-    stats = await run_stats(ctx.client, ctx.target, ids, since, until)
+    ids = [d.id for d in deployments]
+    stats = await ctx.state.cache.get(
+        ("stats", tuple(ids), since, until), lambda: run_stats(ctx.client, ctx.target, ids, since, until)
+    )
     by_status: dict[str, int] = {}
     for status, count in stats.by_status.items():
         name = "timeout" if status == "TIMEOUT" else SEED003_STATUS[status]

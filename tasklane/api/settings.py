@@ -33,8 +33,9 @@ class ApiSettings(BaseModel):
     cache_seconds: float = Field(
         1.0,
         ge=0,
-        description="How long a task list is reused for identical reads (0: never); every write "
-        "through the API clears it.",
+        description="How long an identical read (task list, run history page, stats) is reused, "
+        "and concurrent identical reads share one load (0: never); every write through the API "
+        "clears it.",
     )
 
     def tokens_path(self, home: Path) -> Path:
