@@ -255,3 +255,81 @@ def test_logs_read_grep_level_export_and_follow(tmp_path: Path) -> None:
     assert count == 2 and "disk almost FULL" in (tmp_path / "out" / "run.log").read_text()
     assert [line.split(maxsplit=3)[-1] for line in lines] == ["step one ok", "step two failed"]
     assert final.state.is_completed()
+
+
+def test_run_query_filters_are_shaped_for_the_planner() -> None:
+    from deployments.history import UNFINISHED_TYPES, RunQuery
+
+    query = RunQuery(tags=("tasklane",), group="ops", deployment_ids=("a", "b"), finished=True)
+    page = query.filters()
+    assert page["flow_runs"]["tags"] == {"all_": ["tasklane", "group:ops"]}
+    # A page: deployments as an EXISTS, "finished" as NOT IN the unfinished types (no index drives it).
+    assert page["deployments"] == {"id": {"any_": ["a", "b"]}} and "deployment_id" not in page["flow_runs"]
+    assert page["flow_runs"]["state"] == {"type": {"not_any_": sorted(UNFINISHED_TYPES)}}
+    # A count: deployments on the runs' indexed column.
+    assert query.filters(indexed=True)["flow_runs"]["deployment_id"] == {"any_": ["a", "b"]}
+    window = RunQuery(state="timeout", since=datetime(2024, 1, 1, tzinfo=UTC), window="end_time").filters()
+    assert window["flow_runs"]["state"] == {"name": {"any_": ["TimedOut"]}}
+    assert window["flow_runs"]["end_time"] == {"after_": "2024-01-01T00:00:00+00:00"}
+
+
+def test_pages_counts_first_runs_and_state_counts_agree() -> None:
+    from prefect.states import Scheduled
+
+    from deployments.history import RunQuery, count_runs, first_runs, page_runs, state_counts
+
+    tag = scope()
+
+    async def go():
+        async with client_ctx() as client:
+            a = await make_deployment(client, f"pa-{tag}", ["tasklane", tag])
+            b = await make_deployment(client, f"pb-{tag}", ["tasklane", tag])
+            c = await make_deployment(client, f"pc-{tag}", ["tasklane", tag])
+            ran_a = await make_runs(client, a, ["Completed", "Failed", "Completed"])
+            ran_b = await make_runs(client, b, ["Crashed"])
+            later = datetime.now(UTC) + timedelta(hours=1)
+            await client.create_flow_run_from_deployment(a, state=Scheduled(scheduled_time=later))
+            query = RunQuery(tags=(tag,), deployment_ids=(a, b, c))
+            finished = query.replace(finished=True)
+            total, page = await page_runs(client, finished, limit=2)
+            everything = await count_runs(client, query)
+            last = await first_runs(client, query.replace(excluded_types=("SCHEDULED",)), [a, b, c])
+            upcoming = await first_runs(
+                client, query.replace(state_types=("SCHEDULED",)), [a, b, c], sort="EXPECTED_START_TIME_ASC"
+            )
+            counts = await state_counts(client, finished.replace(until=datetime.now(UTC)))
+            return ran_a, ran_b, total, page, everything, last, upcoming, counts, (a, b, c)
+
+    ran_a, ran_b, total, page, everything, last, upcoming, counts, (a, b, c) = run(go())
+    assert (total, everything) == (4, 5) and len(page) == 2
+    assert [r.id for r in page] == [ran_b[0], ran_a[2]]  # newest first
+    assert last[a].id == ran_a[2] and last[b].id == ran_b[0] and last[c] is None
+    assert upcoming[a] is not None and upcoming[b] is None and upcoming[c] is None
+    assert {(s.name, s.runs) for s in counts} == {("Completed", 2), ("Failed", 1), ("Crashed", 1)}
+
+
+def test_read_run_logs_pages_by_offset_and_limit() -> None:
+    from prefect import flow, get_run_logger
+
+    from deployments.history import read_run_logs
+
+    @flow(name="tl-logs-page-test")
+    def counting() -> None:
+        logger = get_run_logger()
+        for i in range(6):
+            logger.info("line %d %s", i, "even" if i % 2 == 0 else "odd")
+
+    run_id = counting(return_state=True).state_details.flow_run_id
+    time.sleep(1.2)  # logs are shipped in batches
+
+    async def go():
+        async with client_ctx() as client:
+            every = await read_run_logs(client, run_id, grep="line")
+            page = await read_run_logs(client, run_id, offset=1, limit=2)
+            evens = await read_run_logs(client, run_id, grep="even", offset=1, limit=5)
+            return every, page, evens
+
+    every, page, evens = run(go())
+    assert [log.message for log in every] == [f"line {i} {'even' if i % 2 == 0 else 'odd'}" for i in range(6)]
+    assert len(page) == 2
+    assert [log.message for log in evens] == ["line 2 even", "line 4 even"]
