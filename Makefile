@@ -41,10 +41,11 @@ test: install
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-postgres
 
-# The reliability tests again, with the Prefect server on a fresh local PostgreSQL database
-# (skipped, with the reason printed, where PostgreSQL cannot be installed).
+# The reliability tests again, with the Prefect server on a fresh local PostgreSQL database,
+# one pytest per file side by side (skipped, with the reason printed, where PostgreSQL cannot
+# be installed). `make test-postgres` alone runs just this pass.
 test-postgres: install
-	TASKLANE_TEST_DATABASE=postgres $(BIN)/pytest -q -rs -p no:cacheprovider tests/reliability
+	BIN=$(BIN) scripts/test-postgres
 
 bench: install
 	$(BIN)/python -m bench.run_now

@@ -105,6 +105,50 @@ def test_postgres_url_comes_from_the_cluster_under_home(tmp_path: Path) -> None:
     assert database_url(tmp_path, url) == url
 
 
+def fake_apt(tmp_path: Path, fail_installs: int) -> Path:
+    """An apt-get that records its arguments and fails its first `fail_installs` installs."""
+    script = tmp_path / "apt-get"
+    script.write_text(
+        "#!/bin/bash\n"
+        f'echo "$DEBIAN_FRONTEND $*" >> {tmp_path}/calls\n'
+        f'if [ "$1" = install ] && [ $(grep -c " install " {tmp_path}/calls) -le {fail_installs} ]; then\n'
+        '  echo "E: Unable to locate package postgresql" >&2; exit 100\n'
+        "fi\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize("fail_installs", [0, 1, 2])
+def test_missing_postgres_is_installed_with_apt_get_or_unavailable_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_installs: int
+) -> None:
+    apt = fake_apt(tmp_path, fail_installs)
+    found = iter([None, Path("/opt/pg/bin")])
+    monkeypatch.setattr(postgres, "find_bindir", lambda version=None: next(found))
+    monkeypatch.setattr(postgres, "server_version", lambda bindir: "15")
+    monkeypatch.setattr(postgres.shutil, "which", lambda name: str(apt) if name == "apt-get" else None)
+    monkeypatch.setattr(postgres.os, "geteuid", lambda: 0)
+    lines: list[str] = []
+    if fail_installs < 2:
+        assert postgres.ensure_installed(progress=lines.append) == Path("/opt/pg/bin")
+        assert lines[-1] == "PostgreSQL 15 installed (/opt/pg/bin)"
+    else:
+        with pytest.raises(postgres.PostgresUnavailable, match="Unable to locate package postgresql"):
+            postgres.ensure_installed(progress=lines.append)
+    calls = (tmp_path / "calls").read_text().splitlines()
+    install = "noninteractive install -y --no-install-recommends postgresql"
+    expected = [install] if fail_installs == 0 else [install, "noninteractive update", install]
+    assert calls == expected
+
+
+def test_without_apt_get_postgres_is_unavailable_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres, "find_bindir", lambda version=None: None)
+    monkeypatch.setattr(postgres.shutil, "which", lambda name: None)
+    with pytest.raises(postgres.PostgresUnavailable, match="no apt-get to install them"):
+        postgres.ensure_installed()
+
+
 def test_cluster_initialises_once_starts_on_its_port_and_stops_cleanly(home: Path, bindir: Path) -> None:
     cluster = postgres.Cluster(home, bindir=bindir)
     port = free_port()
