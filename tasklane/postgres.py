@@ -282,7 +282,7 @@ class Cluster:
         self.socket_dir.chmod(0o700)
         if self.initialised:
             self._check_version(bindir)
-            if account.switch:
+            if self.data.stat().st_uid != account.uid:  # e.g. made by another account, or copied
                 _chown_tree(self.data, account.uid, account.gid)
             return
         if self.data.exists():

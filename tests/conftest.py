@@ -87,6 +87,7 @@ def _stop_postgres() -> None:
     global _cluster
     if _cluster is not None:
         _cluster.stop()
+        shutil.rmtree(_cluster.dir, ignore_errors=True)
         _cluster = None
 
 
