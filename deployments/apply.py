@@ -21,7 +21,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.actions import DeploymentCreate, DeploymentScheduleCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, DeploymentFilterTags
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions, StateType
 from prefect.client.schemas.responses import DeploymentResponse
@@ -54,6 +54,10 @@ DEPENDENCY_MARK = "tasklane-dependencies:"
 DEPENDENCY_WINDOW = timedelta(days=1)
 CRASH_RETRY_MARK = "tasklane-crash-retries:"
 OWNED_MARK = "tasklane-owned-by:"
+# The deployment label keeping a task's `notify:` as written in its catalog (JSON, or "off" for
+# `notify: off`); absent when the task writes none and follows settings `alerts.default_notify`.
+NOTIFY_LABEL = "tasklane.notify"
+NOTIFY_OFF = "off"
 # Three missed heartbeats at the stack's 30 s frequency.
 ZOMBIE_GRACE = timedelta(seconds=90)
 
@@ -96,8 +100,18 @@ class DesiredDeployment:
     timezone: str
     concurrency_limit: int
     version: str = ""
+    # Deployment labels: the task's `notify:` as written (NOTIFY_LABEL), so export, clone and API
+    # edits read it back (`deployments.management.deployment_to_task`).
+    labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.labels = dict(self.labels)
+        mapping = self.task.to_mapping()  # carries `notify` only where the task wrote one
+        if "notify" in mapping:
+            notify = mapping["notify"]
+            self.labels[NOTIFY_LABEL] = (
+                NOTIFY_OFF if notify is None else json.dumps(notify, sort_keys=True, separators=(",", ":"))
+            )
         self.version = VERSION_PREFIX + self.fingerprint()
 
     def fingerprint(self) -> str:
@@ -116,6 +130,9 @@ class DesiredDeployment:
             "enabled": self.task.enabled,
             "concurrency_limit": self.concurrency_limit,
         }
+        if self.labels:
+            # Only when set, so a task without labels keeps the hash it had before labels existed.
+            payload["labels"] = self.labels
         canonical = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -303,17 +320,48 @@ async def check_alert_blocks(client: PrefectClient, catalog: Catalog, target: Ta
     return found
 
 
+# Fields of DeploymentCreate that Prefect's client leaves out when None (older servers reject them).
+_UNSENT_IF_NONE = (
+    "paused",
+    "pull_steps",
+    "enforce_parameter_schema",
+    "version_info",
+    "branch",
+    "base",
+    "root",
+)
+
+
+async def create_deployment(client: PrefectClient, *, labels: dict[str, str], **fields: Any) -> UUID:
+    """`client.create_deployment` (an upsert by flow and name), with deployment labels.
+
+    Prefect's client does not take labels, but the server's POST /deployments/ does, and an upsert
+    replaces them (the server adds its own, `prefect.flow.id`); PATCH cannot change them. `fields`
+    are `DeploymentCreate`'s, sent as the client sends them.
+    """
+    body = DeploymentCreate(labels=labels, **fields)
+    exclude = {name for name in ("work_pool_name", "work_queue_name") if name not in body.model_fields_set}
+    exclude |= {name for name in _UNSENT_IF_NONE if getattr(body, name) is None}
+    payload = body.model_dump(mode="json", exclude=exclude)
+    if body.concurrency_options:
+        payload["concurrency_options"] = body.concurrency_options.model_dump(mode="json", exclude_unset=True)
+    response = await client.request("POST", "/deployments/", json=payload)
+    return UUID(response.json()["id"])
+
+
 async def push_deployment(client: PrefectClient, desired: DesiredDeployment) -> UUID:
     """Create or update (upsert by flow and name) one deployment; return its id."""
     flow = load_flow_from_entrypoint(desired.entrypoint)
     flow_id = await client.create_flow_from_name(desired.flow_name)
-    return await client.create_deployment(
+    return await create_deployment(
+        client,
         flow_id=flow_id,
         name=desired.name,
         version=desired.version,
         entrypoint=desired.entrypoint,
         description=desired.description,
         tags=desired.tags,
+        labels=desired.labels,
         parameters=desired.parameters,
         parameter_openapi_schema=parameter_schema(flow.fn).model_dump_for_openapi(),
         enforce_parameter_schema=True,

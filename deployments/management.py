@@ -6,6 +6,7 @@ and the REST API calls the same functions.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,14 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.states import Cancelling
 
-from deployments.apply import PROJECT_TAG_PREFIX, TASKLANE_TAG, UPSTREAM_TAG_PREFIX, Target
+from deployments.apply import (
+    NOTIFY_LABEL,
+    NOTIFY_OFF,
+    PROJECT_TAG_PREFIX,
+    TASKLANE_TAG,
+    UPSTREAM_TAG_PREFIX,
+    Target,
+)
 from deployments.errors import DeploymentsError, UnknownTaskError
 from deployments.operations import find_task, tag_value
 
@@ -181,6 +189,13 @@ def deployment_to_task(deployment: DeploymentResponse) -> dict[str, Any]:
         task["max_concurrent"] = limit
     if deployment.paused:
         task["enabled"] = False
+    # `notify:` as the catalog wrote it (label set by apply); none: the task follows the settings' default.
+    notify = (deployment.labels or {}).get(NOTIFY_LABEL)
+    if notify is not None:
+        try:
+            task["notify"] = None if notify == NOTIFY_OFF else json.loads(notify)
+        except (TypeError, ValueError):
+            task["notify"] = notify  # not Tasklane's JSON: loading it names the problem
     task.update(deployment.parameters.get("job", {}))
     return task
 
