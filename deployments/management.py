@@ -36,6 +36,7 @@ from deployments.apply import (
     TASKLANE_TAG,
     UPSTREAM_TAG_PREFIX,
     Target,
+    create_deployment,
 )
 from deployments.errors import DeploymentsError, UnknownTaskError
 from deployments.operations import find_task, tag_value
@@ -107,7 +108,10 @@ async def clone_task(client: PrefectClient, name: str, new_name: str, target: Ta
         )
         for s in source.schedules
     ]
-    return await client.create_deployment(
+    return await create_deployment(
+        client,
+        # Labels carry the task's notify spec as written (apply.NOTIFY_LABEL); the server adds its own.
+        labels={k: v for k, v in (source.labels or {}).items() if k == NOTIFY_LABEL},
         flow_id=source.flow_id,
         name=new_name,
         version=source.version,

@@ -444,12 +444,13 @@ def test_apply_creates_updates_and_removes_alert_automations(
     )
     planned = apply_text(tmp_path, changed.format(p=project), target, dry_run=True)
     assert {c.task: (c.action, c.detail) for c in planned.changes} == {
-        backup: ("update", "alerts changed"),
-        report: ("update", "alerts changed"),
+        backup: ("update", "definition changed, alerts changed"),
+        report: ("update", "definition changed, alerts changed"),
     }
     assert set(owned(ids[report])) == {"alert succeeded"}  # a plan changes nothing
     applied = apply_text(tmp_path, changed.format(p=project), target)
-    assert {c.task: c.detail for c in applied.pending} == {backup: "alerts changed", report: "alerts changed"}
+    both = "definition changed, alerts changed"
+    assert {c.task: c.detail for c in applied.pending} == {backup: both, report: both}
     after = owned(ids[backup])
     assert set(after) == {
         "tasklane-crash-retries",

@@ -256,11 +256,6 @@ def test_notify_as_written_survives_export_and_reapply(tmp_path: Path, project: 
     assert NOTIFY_LABEL not in server.deployments()[quiet].labels
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="clone_task upserts with client.create_deployment, which sends no labels; it should pass the "
-    "source's NOTIFY_LABEL through deployments.apply.create_deployment(labels=...)",
-)
 def test_a_clone_keeps_notify_as_written(tmp_path: Path, project: str, work_pool: str) -> None:
     from deployments.management import clone_task
 
