@@ -125,18 +125,26 @@ def prefect_server() -> Iterator[str]:
         shutil.rmtree(TEST_HOME, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def work_pool(prefect_server: str) -> str:
+PRIORITY_QUEUES = {"high": 1, "medium": 2, "low": 3}
+
+
+def make_pool(name: str, concurrency: int) -> str:
+    """A Tasklane process pool (the three priority queues) on the session's server; its name."""
     from prefect.client.orchestration import get_client
 
     from deployments.pool import PoolSpec, ensure_work_pool
 
     async def make() -> None:
         async with get_client() as client:
-            await ensure_work_pool(client, PoolSpec(TEST_POOL, 4, {"high": 1, "medium": 2, "low": 3}))
+            await ensure_work_pool(client, PoolSpec(name, concurrency, PRIORITY_QUEUES))
 
     run(make())
-    return TEST_POOL
+    return name
+
+
+@pytest.fixture(scope="session")
+def work_pool(prefect_server: str) -> str:
+    return make_pool(TEST_POOL, 4)
 
 
 @pytest.fixture(scope="session")

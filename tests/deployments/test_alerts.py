@@ -28,7 +28,7 @@ from deployments.alerts import (
     alert_automations,
     parse_duration,
 )
-from tests.conftest import run
+from tests.conftest import make_pool, run
 from tests.fakes._server import serve
 from tests.fakes.webhook import WebhookReceiver
 
@@ -332,16 +332,7 @@ ALERT_POOL = "tasklane-alerts-test"  # no worker polls it: the tests finish runs
 
 @pytest.fixture(scope="module")
 def alert_pool(prefect_server: str) -> str:
-    from prefect.client.orchestration import get_client
-
-    from deployments.pool import PoolSpec, ensure_work_pool
-
-    async def make() -> None:
-        async with get_client() as client:
-            await ensure_work_pool(client, PoolSpec(ALERT_POOL, 1, {"high": 1, "medium": 2, "low": 3}))
-
-    run(make())
-    return ALERT_POOL
+    return make_pool(ALERT_POOL, 1)
 
 
 def apply_text(tmp_path: Path, text: str, target, *, dry_run: bool = False):

@@ -34,7 +34,6 @@ FIRST_DUE_AFTER_STOP = 20  # beyond the worker's prefetch, so no run is taken be
 EVERY_SECONDS = 15
 DUE_DURING_DOWNTIME = 4
 POLICIES = ("run_all", "run_once", "skip")
-QUEUES = {"high": 1, "medium": 2, "low": 3}
 # From the apply to the first due time: the worker's start, then the stop FIRST_DUE_AFTER_STOP before.
 LEAD = timedelta(seconds=FIRST_DUE_AFTER_STOP + 25)
 
@@ -75,7 +74,7 @@ def test_runs_due_while_the_server_is_down_follow_the_missed_policy(tmp_path: Pa
 
             async def setup() -> tuple[dict[str, object], datetime]:
                 async with get_client() as client:
-                    await ensure_work_pool(client, PoolSpec("downtime", 6, QUEUES))
+                    await ensure_work_pool(client, PoolSpec("downtime", 6, conftest.PRIORITY_QUEUES))
                     # Times are fixed only now that the server is up: the scheduler creates no run
                     # for a time already past.
                     first_due = datetime.now(UTC).replace(microsecond=0) + LEAD

@@ -17,9 +17,8 @@ import pytest
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
 from deployments.operations import find_task
-from deployments.pool import PoolSpec, ensure_work_pool
 from tasklane import stack
-from tests.conftest import API_URL, TEST_HOME, run
+from tests.conftest import API_URL, TEST_HOME, make_pool, run
 
 POOL = "tasklane-two-workers"
 RUNS = 100
@@ -27,14 +26,7 @@ RUNS = 100
 
 @pytest.fixture
 def shared_pool(prefect_server: str) -> str:
-    from prefect.client.orchestration import get_client
-
-    async def make() -> None:
-        async with get_client() as client:
-            await ensure_work_pool(client, PoolSpec(POOL, 8, {"high": 1, "medium": 2, "low": 3}))
-
-    run(make())
-    return POOL
+    return make_pool(POOL, 8)
 
 
 @pytest.mark.timeout(720)

@@ -18,24 +18,16 @@ import pytest
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
 from deployments.operations import run_task
-from deployments.pool import PoolSpec, ensure_work_pool
 from tasklane import stack
 from tasklane.stack import descendants
-from tests.conftest import API_URL, TEST_HOME, run
+from tests.conftest import API_URL, TEST_HOME, make_pool, run
 
 POOL = "tasklane-crash"
 
 
 @pytest.fixture
 def crash_pool(prefect_server: str) -> str:
-    from prefect.client.orchestration import get_client
-
-    async def make() -> None:
-        async with get_client() as client:
-            await ensure_work_pool(client, PoolSpec(POOL, 2, {"high": 1, "medium": 2, "low": 3}))
-
-    run(make())
-    return POOL
+    return make_pool(POOL, 2)
 
 
 def test_sigkilled_run_ends_crashed_and_runs_again(crash_pool: str, tmp_path: Path, project: str) -> None:
