@@ -36,10 +36,10 @@ down:
 lint: install
 	$(BIN)/ruff check .
 
+# The SQLite suite with the PostgreSQL pass of tests/reliability beside it (scripts/test).
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
-	@$(MAKE) --no-print-directory test-postgres
+	BIN=$(BIN) PYTEST_ARGS='$(PYTEST_ARGS)' scripts/test
 
 # The reliability tests again, with the Prefect server on a fresh local PostgreSQL database,
 # one pytest per file side by side (skipped, with the reason printed, where PostgreSQL cannot
