@@ -1,17 +1,18 @@
 """Report and statistics at scale: 10,000 finished runs on the server, full reports, `tasklane stats`.
 
-    .venv/bin/python -m bench.report [RUNS] [--repeat N]
+    .venv/bin/python -m bench.report [RUNS] [--repeat N]     # defaults: 10000, 5
 
 Starts a throwaway server (no worker), 20 task deployments in 4 groups, and RUNS finished runs
 of them spread over the last 7 days, bulk-inserted through Prefect's database layer
-(`bench/_seed.py`; checked through the REST API). Then, N times each (medians printed):
+(`bench/_seed.py`; checked through the REST API). Then N rounds of (medians printed):
 
 - Prefect's own `POST /api/flow_runs/count` over the same runs (the floor: one indexed query);
 - `task_stats` over the 7 days (per task/group/overall figures, p95 and runs per day), in-process;
 - `tasklane stats --days 7 --json` as a user runs it: a new process, imports included;
 - a full report: the report flow publishing every run (first report reaching back 7 days, a
   fresh watermark and Confluence page each time) to a local fake Confluence (all rows upserted
-  by run id, charts attached), a fake Mattermost, an Excel workbook with charts, and the
+  by run id; the charts are drawn, but the fake has no attachment API, so attaching them is one
+  refused request each, logged), a fake Mattermost, an Excel workbook with charts, and the
   Prefect artifacts.
 Target: report and stats each < 10 s.
 
@@ -51,34 +52,30 @@ async def make_deployments(tag: str) -> list:
         ]
 
 
-def median_ms(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:.1f} ms"
-
-
-async def floor_and_stats(tag: str, repeat: int) -> tuple[list[float], list[float], int, int]:
+async def floor_and_stats(tag: str) -> tuple[float, float, int, int]:
+    """Prefect's count of every run (median of 5), then one `task_stats` over the DAYS."""
     from prefect.client.orchestration import get_client
 
     from deployments.history import task_stats
     from integrations.report import day_window
 
-    counts, stats_times = [], []
+    counts = []
     async with get_client() as client:
-        for _ in range(max(repeat, 5)):
+        for _ in range(5):
             started = time.perf_counter()
             count = await client.count_flow_runs(flow_run_filter=None)
             counts.append(time.perf_counter() - started)
-        for _ in range(repeat):
-            since, until = day_window(DAYS)
-            started = time.perf_counter()
-            stats = await task_stats(client, since, until, tags=[tag])
-            stats_times.append(time.perf_counter() - started)
-    return counts, stats_times, count, stats.overall.runs
+        since, until = day_window(DAYS)
+        started = time.perf_counter()
+        stats = await task_stats(client, since, until, tags=[tag])
+        stats_seconds = time.perf_counter() - started
+    return statistics.median(counts), stats_seconds, count, stats.overall.runs
 
 
-def cli_stats(repeat: int, warm: bool) -> tuple[list[float], int]:
-    """`tasklane stats` in a new process, `repeat` times.
+def cli_stats(warm: bool) -> tuple[float, int]:
+    """`tasklane stats` in a new process: (seconds, runs counted).
 
-    warm: with compiled bytecode cached (PYTHONPYCACHEPREFIX, one unmeasured call first), as an
+    warm: with compiled bytecode cached (PYTHONPYCACHEPREFIX, filled by the first call), as an
     installed Tasklane starts; else as this machine runs it (PYTHONDONTWRITEBYTECODE=1 here:
     every process compiles Prefect's modules from source first).
     """
@@ -89,20 +86,14 @@ def cli_stats(repeat: int, warm: bool) -> tuple[list[float], int]:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "tasklane-bench-pycache")
     argv = [str(Path(sys.executable).with_name("tasklane")), "stats", "--days", str(DAYS), "--json"]
-    if warm:
-        subprocess.run(argv, capture_output=True, env=env, check=True)
-    times, runs = [], 0
-    for _ in range(repeat):
-        started = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
-        times.append(time.perf_counter() - started)
-        runs = json.loads(done.stdout)["overall"]["runs"]
-    return times, runs
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+    return time.perf_counter() - started, json.loads(done.stdout)["overall"]["runs"]
 
 
 def main(argv: list[str]) -> int:
     runs = int(argv[0]) if argv and argv[0].isdigit() else 10_000
-    repeat = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 3
+    repeat = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 5
     from bench._stack import bench_stack
 
     with bench_stack(POOL, worker=False) as api_url:
@@ -128,14 +119,12 @@ def main(argv: list[str]) -> int:
                 return await verify(client, seeded)
 
         print(asyncio.run(check()), flush=True)
-        counts, stats_times, count, stats_runs = asyncio.run(floor_and_stats(tag, repeat))
-        cold_times, cli_runs = cli_stats(repeat, warm=False)
-        warm_times, _ = cli_stats(repeat, warm=True)
-
+        cli_stats(warm=True)  # fills the bytecode cache
         confluence = FakeConfluence()
         mattermost = FakeMattermost(bot_token="bench-token")
         seed_mattermost(mattermost)
-        report_times, published, rows = [], 0, 0
+        times: dict[str, list[float]] = {"count": [], "stats": [], "warm": [], "cold": [], "report": []}
+        published = rows = count = stats_runs = cli_runs = 0
         with (
             serve(confluence.app) as c_url,
             serve(mattermost.app) as m_url,
@@ -147,7 +136,15 @@ def main(argv: list[str]) -> int:
             MattermostCredentials(
                 url=m_url, token="bench-token", team="tasklane", channel=SANDBOX_CHANNEL
             ).save("bench", overwrite=True)
+            # Rounds of every measurement in turn, so that the other work on the machine weighs
+            # on each alike; medians over the rounds.
             for i in range(repeat):
+                floor, stats_seconds, count, stats_runs = asyncio.run(floor_and_stats(tag))
+                times["count"].append(floor)
+                times["stats"].append(stats_seconds)
+                for kind in ("warm", "cold"):
+                    seconds, cli_runs = cli_stats(warm=kind == "warm")
+                    times[kind].append(seconds)
                 confluence.add_page(str(i + 1), f"Results {i}", "<p>bench</p>")
                 settings = ReportSettings(
                     name=f"bench{i}",
@@ -163,18 +160,19 @@ def main(argv: list[str]) -> int:
                 )
                 started = time.perf_counter()
                 outcome = asyncio.run(report_flow(settings=settings))
-                report_times.append(time.perf_counter() - started)
+                times["report"].append(time.perf_counter() - started)
                 published = outcome["runs"]
                 rows = confluence.body(str(i + 1)).count("<tr>") - 1
-                print(f"  report {i + 1}: {report_times[-1]:.2f} s", flush=True)
+                line = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if k != "count")
+                print(f"  round {i + 1}: {line}", flush=True)
         from prefect.logging.handlers import APILogHandler
 
         asyncio.run(APILogHandler.aflush())  # the report flows' logs, before the server goes
 
-    stats_s, report_s = statistics.median(stats_times), statistics.median(report_times)
-    cold_s, warm_s = statistics.median(cold_times), statistics.median(warm_times)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    stats_s, report_s, warm_s, cold_s = median["stats"], median["report"], median["warm"], median["cold"]
     print(f"\nreport/stats over {runs} finished runs, {os.cpu_count()} cores (shared), medians of {repeat}")
-    print(f"  Prefect POST /api/flow_runs/count (floor): {median_ms(counts)} for {count} runs")
+    print(f"  Prefect POST /api/flow_runs/count (floor): {median['count'] * 1000:.1f} ms for {count} runs")
     print(f"  task_stats, {DAYS} days (in-process):     {stats_s:.2f} s over {stats_runs} runs")
     print(
         f"  tasklane stats --days {DAYS} --json (CLI):   {warm_s:.2f} s over {cli_runs} runs, a new process "
