@@ -36,7 +36,7 @@ down:
 lint: install
 	$(BIN)/ruff check .
 
-# The SQLite suite with the PostgreSQL pass of tests/reliability beside it (scripts/test).
+# The main suite on SQLite with tests/reliability beside it, on SQLite then PostgreSQL (scripts/test).
 test: install
 	$(BIN)/ruff check .
 	BIN=$(BIN) PYTEST_ARGS='$(PYTEST_ARGS)' scripts/test
@@ -45,7 +45,7 @@ test: install
 # one pytest per file side by side (skipped, with the reason printed, where PostgreSQL cannot
 # be installed). `make test-postgres` alone runs just this pass.
 test-postgres: install
-	BIN=$(BIN) scripts/test-postgres
+	BIN=$(BIN) scripts/test-reliability postgres
 
 bench: install
 	$(BIN)/python -m bench.run_now

@@ -47,7 +47,8 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 from deployments.policy import RunPolicy
 
 RESULT_ARTIFACT_CHARS = 4000
-DUE_STATES = [StateType.SCHEDULED, StateType.PENDING]
+# A later run in one of these will not run, so an older overdue run must not yield to it.
+NOT_RUNNING_STATES = [StateType.CANCELLED, StateType.CANCELLING]
 MAX_EARLY_WAIT_SECONDS = 60.0
 
 
@@ -108,11 +109,17 @@ def timed_out_state(state: State) -> State | None:
 
 
 async def _later_due_run(client: PrefectClient, run: FlowRun, now: datetime) -> FlowRun | None:
+    """A later scheduled run of the same deployment that is also due by now, in any state.
+
+    Not only the waiting ones: after downtime the worker starts every overdue run at once, so
+    the latest may already be Running (or done) when an older one looks, and must still count.
+    Cancelled ones (Skipped by this check, or by a user) do not: they will not run.
+    """
     later = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(
             deployment_id=FlowRunFilterDeploymentId(any_=[run.deployment_id]),
             expected_start_time=FlowRunFilterExpectedStartTime(after_=run.expected_start_time, before_=now),
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=DUE_STATES)),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=NOT_RUNNING_STATES)),
         ),
         limit=5,
     )

@@ -45,7 +45,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-# `make test` runs tests/reliability a second time with TASKLANE_TEST_DATABASE=postgres.
+# `make test` runs tests/reliability on SQLite and again with TASKLANE_TEST_DATABASE=postgres.
 TEST_DATABASE = os.environ.get("TASKLANE_TEST_DATABASE", "sqlite").strip().lower() or "sqlite"
 # The `database` of the session's server ("sqlite", or the URL of its PostgreSQL database).
 SERVER_DATABASE = "sqlite"

@@ -60,7 +60,7 @@ def test_each_of_100_runs_runs_once_with_two_workers(shared_pool: str, tmp_path:
         for i in (1, 2)
     ]
 
-    async def final_states() -> Counter[str]:
+    async def final_states() -> list:
         async with get_client() as client:
             deadline = time.monotonic() + 600
             while True:
@@ -69,16 +69,26 @@ def test_each_of_100_runs_runs_once_with_two_workers(shared_pool: str, tmp_path:
                     limit=RUNS + 10,
                 )
                 if all(r.state and r.state.is_final() for r in runs):
-                    return Counter(r.state_name for r in runs)
+                    return runs
                 assert time.monotonic() < deadline, Counter(r.state_name for r in runs)
                 await asyncio.sleep(2)
 
     try:
-        states = run(final_states())
+        final = run(final_states())
     finally:
         for worker in workers:
             stack.stop_process_tree(worker.pid)
-    assert states == Counter({"Completed": RUNS}), states
+    states = Counter(r.state_name for r in final)
+    # On a miss, say which runs and why, and what the workers printed about them.
+    misses = [f"{r.id} {r.state_name}: {r.state.message}" for r in final if r.state_name != "Completed"]
+    worker_logs = "\n".join(
+        line
+        for worker in workers
+        for line in worker.log.read_text(errors="replace").splitlines()
+        if any(str(r.id) in line for r in final if r.state_name != "Completed") or "Traceback" in line
+    )
+    explanation = "\n".join([str(states), *misses, worker_logs[-4000:]])
+    assert states == Counter({"Completed": RUNS}), explanation
     lines = [line.split() for line in marker.read_text().splitlines()]
     executions = Counter(run_id for run_id, _ in lines)
     assert sorted(executions) == sorted(run_ids)
