@@ -167,7 +167,17 @@ def start_worker(
     limit: int | None = None,
 ) -> Managed:
     """Start a process worker on `pool`."""
-    env = prefect_env(api_url, home, {"PREFECT_WORKER_QUERY_SECONDS": str(query_seconds)})
+    env = prefect_env(
+        api_url,
+        home,
+        {
+            "PREFECT_WORKER_QUERY_SECONDS": str(query_seconds),
+            # A busy SQLite server answers 503 (database is locked) for a while; with Prefect's
+            # default 5 retries (backoff 2..32 s) the worker gave up submitting a run and
+            # reported it Crashed. 8 rides out about 8 minutes; the run processes inherit it.
+            "PREFECT_CLIENT_MAX_RETRIES": "8",
+        },
+    )
     argv = [
         _bin("prefect"),
         "worker",

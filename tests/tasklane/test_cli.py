@@ -18,7 +18,7 @@ tasks:
     type: shell
     command: echo "hello from {p}"
     priority: HIGH
-    schedule: {{every: 1h}}
+    schedule: {{every: 1h, start: "2099-01-01T00:00"}}  # listed, never due during the test
   - name: {p}-fails
     type: shell
     command: echo "about to fail"; exit 4
