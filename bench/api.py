@@ -1,7 +1,7 @@
 """API latency over a large run history: Tasklane's list, history and stats vs Prefect's /flow_runs/filter.
 
-A throwaway server (no worker), T tasks created through the API, N flow runs of history created
-through Prefect's client (finished states, spread over 30 days), then `tasklane api` in its own
+A throwaway server (no worker), T tasks created through the API, N flow runs of history
+bulk-inserted (finished states, spread over 30 days; bench/_seed.py), then `tasklane api` in its own
 process and 20 concurrent HTTP clients. p50/p99 per endpoint, and each one's p99 against Prefect's
 own POST /api/flow_runs/filter (limit 20) measured in the same run.
 

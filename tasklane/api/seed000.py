@@ -25,7 +25,6 @@ from deployments.api_ops import (
     task_mapping,
 )
 from deployments.history import page_runs
-from deployments.management import delete_tasks
 from deployments.operations import recent_runs, run_task
 from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, FieldError
 from tasklane.api.schemas import (
@@ -41,6 +40,7 @@ from tasklane.api.schemas import (
 )
 from tasklane.api.views import (
     create_task,
+    delete_task,
     duration,
     mapping_from_task_in,
     rows,
@@ -172,13 +172,7 @@ async def update(body: TaskIn, id: Annotated[str, Path(max_length=200)], ctx: Ct
 @router.delete("/tasks/{id}", response_model=Message, tags=["seed 000"])
 async def delete(id: Annotated[str, Path(max_length=200)], ctx: Ctx = ADMIN) -> Message:
     deployment = await _find(ctx, id)
-    async with ctx.audit(
-        "tasklane.task.deleted",
-        f"tasklane.task.{deployment.name}",
-        {"delete": deployment.name},
-        deployment.id,
-    ):
-        await delete_tasks(ctx.client, [deployment])
+    await delete_task(ctx, deployment)
     return Message(message="Task deleted successfully")
 
 

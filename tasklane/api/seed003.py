@@ -52,6 +52,7 @@ from tasklane.api.schemas import (
 from tasklane.api.seed000 import parse_status
 from tasklane.api.views import (
     create_task,
+    delete_task,
     mapping_from_body,
     named,
     rows,
@@ -136,13 +137,7 @@ async def update(body: TaskBody, task_id: str = Id, ctx: Ctx = ADMIN) -> TaskSum
 @router.delete("/tasks/{task_id}", response_model=Message)
 async def delete(task_id: str = Id, ctx: Ctx = ADMIN) -> Message:
     deployment = await _find(ctx, task_id)
-    async with ctx.audit(
-        "tasklane.task.deleted",
-        f"tasklane.task.{deployment.name}",
-        {"delete": deployment.name},
-        deployment.id,
-    ):
-        await delete_tasks(ctx.client, [deployment])
+    await delete_task(ctx, deployment)
     return Message(message="Task deleted successfully")
 
 

@@ -22,7 +22,7 @@ from deployments.api_ops import (
 from deployments.apply import read_task_deployments
 from deployments.catalog import TASK_NAME, TaskSpec
 from deployments.history import RunQuery, first_runs
-from deployments.management import RESERVED_TAG_PREFIXES
+from deployments.management import RESERVED_TAG_PREFIXES, delete_tasks
 from deployments.operations import TaskRow, describe_schedules, tag_value
 from tasklane.api.core import ApiError, Ctx
 from tasklane.api.schemas import (
@@ -328,3 +328,14 @@ async def update_task(
     ctx.check_may_write(task, job_changed=job_changed)
     deployment_id = await save_task(ctx.client, task, ctx.target, existing=deployment, keep_schedules=keep)
     return task, await ctx.client.read_deployment(deployment_id)
+
+
+async def delete_task(ctx: Ctx, deployment: DeploymentResponse) -> None:
+    """Delete a task (its deployment and automations), on the audit trail."""
+    async with ctx.audit(
+        "tasklane.task.deleted",
+        f"tasklane.task.{deployment.name}",
+        {"delete": deployment.name},
+        deployment.id,
+    ):
+        await delete_tasks(ctx.client, [deployment])
