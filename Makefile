@@ -7,7 +7,7 @@ UV := $(UV_HOME)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up down test test-postgres lint bench clean
+.PHONY: install up down test test-postgres test-reliability lint bench clean
 
 $(UV):
 	@mkdir -p .tasklane
@@ -46,6 +46,10 @@ test: install
 # be installed). `make test-postgres` alone runs just this pass.
 test-postgres: install
 	BIN=$(BIN) scripts/test-reliability postgres
+
+# All of tests/reliability (the two-worker test included) on SQLite, then on PostgreSQL.
+test-reliability: install
+	BIN=$(BIN) scripts/test-reliability sqlite && BIN=$(BIN) scripts/test-reliability postgres
 
 bench: install
 	$(BIN)/python -m bench.run_now
