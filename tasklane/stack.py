@@ -58,8 +58,7 @@ class Stack:
         self.pid_file.write_text(json.dumps(data))
 
     def stop(self) -> None:
-        for managed in reversed(self.processes):
-            stop_process_tree(managed.pid)
+        stop_in_tiers([(m.name, m.pid) for m in self.processes])
         self.processes.clear()
         self.pid_file.unlink(missing_ok=True)
 
@@ -209,8 +208,8 @@ def register_blocks(home: Path, api_url: str) -> None:
         raise StackError(f"registering blocks failed:\n{result.stdout}\n{result.stderr}")
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of `pid` (Linux /proc), children first-level before deeper."""
+def _children_by_parent() -> dict[int, list[int]]:
+    """One scan of /proc: every live process's children, keyed by parent pid."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -221,6 +220,12 @@ def descendants(pid: int) -> list[int]:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def descendants(pid: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """Every live descendant of `pid` (Linux /proc), children first-level before deeper."""
+    children = _children_by_parent() if children is None else children
     found, frontier = [], [pid]
     while frontier:
         nxt = []
@@ -253,26 +258,53 @@ def _signal_all(pids: Iterable[int], sig: int) -> None:
                 pass
 
 
-def stop_process_tree(pid: int, grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM a process, its group and every descendant; SIGKILL what is left after `grace`.
+def stop_process_trees(pids: Iterable[int], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM processes, their groups and every descendant; SIGKILL what is left after `grace`.
 
     Descendants are collected before signalling because shell jobs run in sessions of their
-    own and would otherwise be orphaned when their parent exits.
+    own and would otherwise be orphaned when their parent exits. All trees share one deadline
+    and each poll scans /proc once, so stopping N processes takes `grace` at most, not N times
+    it (on a loaded machine a scan per process per poll made a stack take minutes to stop).
     """
-    tree = [pid, *descendants(pid)]
+    roots = list(pids)
+    children = _children_by_parent()
+    tree = {p for root in roots for p in (root, *descendants(root, children))}
     _signal_all(tree, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        tree = [p for p in set(tree) | set(d for p in tree if _alive(p) for d in descendants(p)) if _alive(p)]
-        if not tree:
+    while True:
+        children = _children_by_parent()
+        # Children forked while we wait (a worker starting a run) are stopped too.
+        tree = {p for p in tree | {d for p in tree for d in descendants(p, children)} if _alive(p)}
+        if not tree or time.monotonic() >= deadline:
             break
         time.sleep(0.1)
     if tree:
         _signal_all(tree, signal.SIGKILL)
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    for root in roots:  # reap our own children so none is left a zombie
+        try:
+            os.waitpid(root, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def stop_process_tree(pid: int, grace: float = STOP_GRACE_SECONDS) -> None:
+    """`stop_process_trees` for one process."""
+    stop_process_trees([pid], grace)
+
+
+def stop_in_tiers(started: list[tuple[str, int]]) -> None:
+    """Stop a stack's processes, given as (name, pid) in the order they were started.
+
+    What was started after the server (worker, sandbox, API) stops first and together, so
+    that it can still report to the server and stopping takes one grace period, not one per
+    process; then the server; then what the server stood on (PostgreSQL).
+    """
+    names = [name for name, _ in started]
+    split = names.index("server") if "server" in names else -1
+    tiers = [started[split + 1 :], started[split : split + 1] if split >= 0 else []]
+    tiers += [[item] for item in reversed(started[: max(split, 0)])]
+    for tier in tiers:
+        stop_process_trees(pid for _, pid in tier)
 
 
 def stop_recorded(home: Path) -> list[str]:
@@ -289,10 +321,9 @@ def stop_recorded(home: Path) -> list[str]:
         while _alive(supervisor) and time.monotonic() < deadline:
             time.sleep(0.1)
         stopped.append(f"tasklane up (pid {supervisor})")
-    for name, pid in reversed(list(data.get("processes", {}).items())):
-        if _alive(pid):
-            stop_process_tree(pid)
-            stopped.append(f"{name} (pid {pid})")
+    left = [(name, pid) for name, pid in data.get("processes", {}).items() if _alive(pid)]
+    stop_in_tiers(left)
+    stopped.extend(f"{name} (pid {pid})" for name, pid in reversed(left))
     pid_file.unlink(missing_ok=True)
     return stopped
 

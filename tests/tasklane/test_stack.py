@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tasklane.stack import descendants
 from tests.fakes._server import free_port
@@ -72,6 +73,19 @@ class Up:
     def text(self) -> str:
         return "".join(self.output)
 
+    def wait_stopped(self, timeout: float = 90) -> None:
+        """Wait for `tasklane up` to exit; on a timeout say what it printed and what still runs."""
+        started = time.monotonic()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            left = [Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in descendants(self.process.pid)]
+            raise AssertionError(
+                f"`tasklane up` still running {timeout} s after the signal; it printed:\n{self.text}\n"
+                f"and still runs: {left}"
+            ) from None
+        print(f"`tasklane up` stopped {time.monotonic() - started:.1f} s after the signal")
+
 
 def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) -> None:
     port, api_port = free_port(), free_port()
@@ -122,7 +136,7 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
     assert len(started) >= 4  # supervisor, server, worker, flow run, shell, sleeps
 
     os.killpg(up.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
-    up.process.wait(timeout=90)  # stopping waits on each process; slow on a loaded machine
+    up.wait_stopped()
     time.sleep(0.5)
     assert not [p for p in [*started, job_child] if alive(p)], "processes left after Ctrl-C"
     assert "stopped." in up.text
@@ -135,7 +149,25 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
         [TASKLANE, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert down.returncode == 0 and "tasklane up" in down.stdout
-    again.process.wait(timeout=90)
+    again.wait_stopped()
     assert not [p for p in started if alive(p)], "processes left after `tasklane down`"
     nothing = subprocess.run([TASKLANE, "down"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert "nothing was running" in nothing.stdout
+
+
+@pytest.mark.parametrize(
+    ("started", "tiers"),
+    [
+        # what came after the server together, then the server, then what it stood on
+        ([("postgres", 1), ("server", 2), ("sandbox", 3), ("worker", 4), ("api", 5)], [[3, 4, 5], [2], [1]]),
+        ([("server", 2), ("worker", 4)], [[4], [2]]),
+        ([("worker", 4)], [[4], []]),
+    ],
+)
+def test_the_stack_stops_in_tiers(monkeypatch, started, tiers) -> None:
+    from tasklane import stack
+
+    calls: list[list[int]] = []
+    monkeypatch.setattr(stack, "stop_process_trees", lambda pids: calls.append(list(pids)))
+    stack.stop_in_tiers(started)
+    assert calls == tiers
