@@ -726,6 +726,9 @@ def up(
         stopping = True
         raise KeyboardInterrupt
 
+    # SIGINT explicitly too: a shell starting `tasklane up` in the background (`make up &`,
+    # a script's `&`) hands it SIGINT ignored, and Python keeps an inherited SIG_IGN.
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
         bring_up(settings, the_stack, console, start_worker=not no_worker)

@@ -40,7 +40,7 @@ def test_each_of_100_runs_runs_once_with_two_workers(shared_pool: str, tmp_path:
         "tasks:\n"
         f"  - name: {project}-once\n"
         "    type: shell\n"
-        f'    command: \'echo "$PREFECT__FLOW_RUN_ID $PREFECT__WORKER_NAME" >> {marker}\'\n'
+        f"    command: 'echo \"$PREFECT__FLOW_RUN_ID $PREFECT__WORKER_NAME\" >> {marker}'\n"
         "    max_concurrent: 8\n"
     )
 
@@ -65,7 +65,9 @@ def test_each_of_100_runs_runs_once_with_two_workers(shared_pool: str, tmp_path:
             deadline = time.monotonic() + 600
             while True:
                 runs = await client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id])),
+                    flow_run_filter=FlowRunFilter(
+                        deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id])
+                    ),
                     limit=RUNS + 10,
                 )
                 if all(r.state and r.state.is_final() for r in runs):

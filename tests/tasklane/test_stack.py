@@ -44,7 +44,7 @@ def alive(pid: int) -> bool:
 class Up:
     """`tasklane up` in its own session, its output collected as it comes."""
 
-    def __init__(self, cwd: Path, env: dict[str, str]):
+    def __init__(self, cwd: Path, env: dict[str, str], *, sigint_ignored: bool = False):
         self.process = subprocess.Popen(
             [TASKLANE, "up"],
             cwd=cwd,
@@ -53,6 +53,8 @@ class Up:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            # What a shell's `&` hands a background job: Ctrl-C must stop the stack all the same.
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
         )
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -104,7 +106,7 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
     env.pop("PREFECT_API_URL")  # the stack must point its own clients at its own server
     api = f"http://127.0.0.1:{port}/api"
 
-    up = Up(tmp_path, env)
+    up = Up(tmp_path, env, sigint_ignored=True)
     up.wait_for("Tasklane is up")
     assert f"Prefect UI: http://127.0.0.1:{port}" in up.text
     assert httpx.get(f"{api}/health").status_code == 200
