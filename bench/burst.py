@@ -123,7 +123,13 @@ async def main(out: Path, runs: int, dependency_runs: int, api_url: str) -> None
         home = Path(tempfile.mkdtemp(prefix="tasklane-bench-bare-"))
         # Prefect's defaults: query every 10 s, prefetch 10 s.
         bare_worker = stack.start_worker(
-            home, api_url, "bare", name="bare-worker", query_seconds=10, prefetch_seconds=10
+            home,
+            api_url,
+            "bare",
+            name="bare-worker",
+            query_seconds=10,
+            prefetch_seconds=10,
+            warm=False,  # Prefect's own worker: a cold process per run
         )
         try:
             b_seconds, b_failed = await drain(client, bare_id, {"command": "true"}, runs)

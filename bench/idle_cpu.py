@@ -56,10 +56,12 @@ def main(window: float) -> None:
             if query_seconds is not None:
                 worker = stack.start_worker(home, api_url, "idle", name="idle", query_seconds=query_seconds)
             time.sleep(WARM_UP_SECONDS)
-            pids = [server] + ([worker.pid] if worker else [])
-            before = [cpu_seconds([pid]) for pid in pids]
+            # As `make up` runs it: the zygote with the worker under it (the zygote's own stat
+            # holds only children it has reaped, so each process is counted).
+            pids = [server] + ([worker.pid, *stack.descendants(worker.pid)] if worker else [])
+            before = [cpu_seconds(pids[:1]), cpu_seconds(pids[1:])]
             time.sleep(window)
-            after = [cpu_seconds([pid]) for pid in pids]
+            after = [cpu_seconds(pids[:1]), cpu_seconds(pids[1:])]
             used = [(a - b) / window * 100 for a, b in zip(after, before, strict=True)]
             label = "no worker" if query_seconds is None else f"worker query {query_seconds:g} s"
             worker_part = f"worker {used[1]:5.1f} %" if worker else "worker    -   "

@@ -131,7 +131,13 @@ if __name__ == "__main__":
         home = Path(tempfile.mkdtemp(prefix="tasklane-bench-bare-"))
         # Prefect's defaults: query every 10 s, prefetch 10 s.
         bare_worker = stack.start_worker(
-            home, api_url, "bare", name="bare-worker", query_seconds=10, prefetch_seconds=10
+            home,
+            api_url,
+            "bare",
+            name="bare-worker",
+            query_seconds=10,
+            prefetch_seconds=10,
+            warm=False,  # Prefect's own worker: a cold process per run
         )
         try:
             started = time.monotonic()

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -164,8 +165,14 @@ def start_worker(
     query_seconds: float = 2.0,
     prefetch_seconds: float = 15.0,
     limit: int | None = None,
+    warm: bool = True,
 ) -> Managed:
-    """Start a process worker on `pool`."""
+    """Start a process worker on `pool`.
+
+    With `warm` (what `make up` runs), the worker runs under `tasklane.warm_start`'s zygote,
+    which forks flow runs from a process that has Prefect imported; the pid is the zygote's,
+    and its tree holds the worker and every run. Without, it is Prefect's worker alone.
+    """
     env = prefect_env(
         api_url,
         home,
@@ -192,7 +199,27 @@ def start_worker(
     ]
     if limit is not None:
         argv += ["--limit", str(limit)]
+    if warm:
+        argv = [
+            sys.executable,
+            "-m",
+            "tasklane.warm_start",
+            "serve",
+            "--socket",
+            warm_socket(home, name),
+            "--",
+            *argv,
+        ]
     return _start(name, argv, env, home)
+
+
+def warm_socket(home: Path, name: str) -> str:
+    """Where the zygote of worker `name` listens: under home, or in /tmp if that path is too
+    long for a Unix socket (108 bytes)."""
+    path = (home / "run" / f"warm-{name}.sock").resolve()
+    if len(str(path)) < 100:
+        return str(path)
+    return str(Path(tempfile.mkdtemp(prefix="tasklane-warm-")) / f"{name}.sock")
 
 
 def register_blocks(home: Path, api_url: str) -> None:

@@ -149,10 +149,11 @@ def work_pool(prefect_server: str) -> str:
 
 @pytest.fixture(scope="session")
 def worker(work_pool: str) -> Iterator[str]:
-    """A real process worker polling the test pool every second."""
+    """A real process worker polling the test pool every second (warm starts, as `make up`)."""
     from tasklane import stack
 
     managed = stack.start_worker(TEST_HOME, API_URL, work_pool, name="test-worker", query_seconds=1)
+    os.environ["TASKLANE_TEST_ZYGOTE_PID"] = str(managed.pid)
     yield work_pool
     stack.stop_process_tree(managed.pid)
 

@@ -68,3 +68,35 @@ def test_prefetched_runs_never_start_early(worker: str, work_pool: str, tmp_path
         time.sleep(0.5)
     early = {s.name: float(s.read_text()) - when.timestamp() for s, when in due.items()}
     assert all(seconds >= 0 for seconds in early.values()), early
+
+
+def test_runs_are_forked_from_the_workers_zygote(
+    worker: str, work_pool: str, tmp_path: Path, project: str
+) -> None:
+    """The stack's worker runs under tasklane.warm_start: a run's process is the zygote's child."""
+    import os
+
+    from deployments.operations import run_task
+
+    parent = tmp_path / "flow-process-parent"
+    catalog = tmp_path / "tasks.yaml"
+    # $PPID is the flow-run process (prefect-shell's shell is its child); field 4 of its stat, its parent.
+    catalog.write_text(
+        f"tasks:\n  - name: {project}-parent\n    type: shell\n"
+        f"    command: \"awk '{{print $4}}' /proc/$PPID/stat > {parent}\"\n"
+    )
+
+    async def go() -> str:
+        from prefect.client.orchestration import get_client
+
+        async with get_client() as client:
+            await apply(client, load_catalog([catalog]), Target(work_pool, "UTC", project))
+            flow_run = await run_task(client, f"{project}-parent")
+            deadline = time.monotonic() + 120
+            while not (state := (await client.read_flow_run(flow_run.id)).state).is_final():
+                assert time.monotonic() < deadline, "the run did not finish"
+                time.sleep(0.5)
+            return state.name
+
+    assert run(go()) == "Completed"
+    assert parent.read_text().strip() == os.environ["TASKLANE_TEST_ZYGOTE_PID"]
