@@ -233,11 +233,21 @@ def _become_the_run(request: dict, fds: list[int]) -> None:
         traceback.print_exc()
         code = 1
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+        # What a normal interpreter exit does before it ends: Prefect's services (the API log
+        # worker among them) drain in threading's exit hooks, others in atexit's. Without
+        # this a run's last log lines never reach the server.
+        import atexit
+        import threading
+
+        try:
+            threading._shutdown()  # type: ignore[attr-defined]
+            atexit._run_exitfuncs()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
     os._exit(code)
 
 

@@ -78,6 +78,13 @@ def test_a_warm_run_has_the_clients_stdio_cwd_env_arguments_and_exit_status(
     assert "to stderr" in result.stderr
 
 
+def test_a_warm_run_runs_the_exit_hooks_prefect_drains_its_logs_in(zygote, tmp_path: Path) -> None:
+    _, socket_path = zygote
+    result = run_client(socket_path, "hooks", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {"threading", "atexit"}
+
+
 def test_without_a_zygote_the_client_is_a_cold_start(tmp_path: Path) -> None:
     for socket_path in (None, str(tmp_path / "nobody.sock")):
         result = run_client(socket_path, "exit", "5", cwd=tmp_path)

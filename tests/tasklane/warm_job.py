@@ -2,13 +2,16 @@
 
 Prints one JSON line (pid, parent pid, cwd, an env var, its arguments), then acts on its first
 argument: `exit N` exits with N, `wait FILE` writes FILE and sleeps until signalled (SIGTERM:
-writes FILE.term and exits 143).
+writes FILE.term and exits 143), `hooks DIR` registers the exit hooks Prefect's services drain
+in (threading's and atexit's), each writing a file in DIR when it runs, and returns.
 """
 
+import atexit
 import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,3 +42,8 @@ if action == ["wait"]:
     signal.signal(signal.SIGTERM, on_term)
     marker.write_text(str(os.getpid()))
     time.sleep(120)
+if action == ["hooks"]:
+    hooks = Path(sys.argv[2])
+    # Where Prefect's QueueService (the API log worker) registers its drain.
+    threading._register_atexit(lambda: (hooks / "threading").write_text("ran"))
+    atexit.register(lambda: (hooks / "atexit").write_text("ran"))
