@@ -129,7 +129,7 @@ async def main(out: Path, runs: int, dependency_runs: int, api_url: str) -> None
             name="bare-worker",
             query_seconds=10,
             prefetch_seconds=10,
-            warm=False,  # Prefect's own worker: a cold process per run
+            bare=True,  # Prefect's own worker: polls only, a cold process per run
         )
         try:
             b_seconds, b_failed = await drain(client, bare_id, {"command": "true"}, runs)

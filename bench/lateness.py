@@ -137,7 +137,7 @@ if __name__ == "__main__":
             name="bare-worker",
             query_seconds=10,
             prefetch_seconds=10,
-            warm=False,  # Prefect's own worker: a cold process per run
+            bare=True,  # Prefect's own worker: polls only, a cold process per run
         )
         try:
             started = time.monotonic()

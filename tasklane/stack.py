@@ -165,13 +165,14 @@ def start_worker(
     query_seconds: float = 2.0,
     prefetch_seconds: float = 15.0,
     limit: int | None = None,
-    warm: bool = True,
+    bare: bool = False,
 ) -> Managed:
     """Start a process worker on `pool`.
 
-    With `warm` (what `make up` runs), the worker runs under `tasklane.warm_start`'s zygote,
-    which forks flow runs from a process that has Prefect imported; the pid is the zygote's,
-    and its tree holds the worker and every run. Without, it is Prefect's worker alone.
+    Tasklane's worker (what `make up` runs) is `tasklane.worker`'s, which Prefect's events wake
+    as well as its poll, under `tasklane.warm_start`'s zygote, which forks flow runs from a
+    process that has Prefect imported; the pid is the zygote's, and its tree holds the worker
+    and every run. `bare`: Prefect's own `prefect worker start`, for comparisons.
     """
     env = prefect_env(
         api_url,
@@ -185,8 +186,7 @@ def start_worker(
         },
     )
     argv = [
-        _bin("prefect"),
-        "worker",
+        *([_bin("prefect"), "worker"] if bare else [sys.executable, "-m", "tasklane.worker"]),
         "start",
         "--pool",
         pool,
@@ -199,7 +199,7 @@ def start_worker(
     ]
     if limit is not None:
         argv += ["--limit", str(limit)]
-    if warm:
+    if not bare:
         argv = [
             sys.executable,
             "-m",

@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         api=api,
         tokens=TokenStore(api.tokens_path(Path(settings.home))),
         base_dir=Path.cwd(),
-        cache=TtlCache(api.cache_seconds),
+        cache=TtlCache(api.cache_seconds, api.cache_stale_seconds),
         pool=settings.pool.name,
         template_dirs=list(settings.templates),
     )

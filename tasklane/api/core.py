@@ -280,12 +280,22 @@ ADMIN = Depends(require("admin"))
 
 
 class TtlCache:
-    """Short-lived reuse of read results, with concurrent identical loads coalesced into one."""
+    """Short-lived reuse of read results, with concurrent identical loads coalesced into one.
 
-    def __init__(self, seconds: float):
+    A value younger than `seconds` is answered as it is. One older, but by less than
+    `stale_seconds` more, is answered too while a fresh load runs in the background (stale
+    while revalidate), so under steady traffic no caller waits for a load after the first;
+    a background load that fails drops the value, and the next caller loads (and sees the
+    error) itself. `clear()` (every write through the API) forgets everything, loads in flight
+    included, so nobody reads what was there before their own write.
+    """
+
+    def __init__(self, seconds: float, stale_seconds: float = 0.0):
         self.seconds = seconds
+        self.stale_seconds = stale_seconds
         self._values: dict[Any, tuple[float, Any]] = {}
-        self._loading: dict[tuple[int, Any], asyncio.Future] = {}
+        self._loading: dict[tuple[int, int, Any], asyncio.Future] = {}
+        self._refreshing: set[asyncio.Task] = set()  # held so the loop does not drop them
         self._generation = 0
 
     def clear(self) -> None:
@@ -295,17 +305,44 @@ class TtlCache:
     async def get(self, key: Any, load: Callable[[], Awaitable[T]]) -> T:
         if self.seconds <= 0:
             return await load()
-        now = time.monotonic()
         hit = self._values.get(key)
-        if hit is not None and now - hit[0] < self.seconds:
-            return hit[1]
+        if hit is not None:
+            age = time.monotonic() - hit[0]
+            if age < self.seconds:
+                return hit[1]
+            if age < self.seconds + self.stale_seconds:
+                self._refresh(key, load, hit)
+                return hit[1]
+        return await self._load(key, load)
+
+    def _refresh(self, key: Any, load: Callable[[], Awaitable[T]], stale: tuple[float, Any]) -> None:
+        if self._flight(key) in self._loading:
+            return
         loop = asyncio.get_running_loop()
-        pending = self._loading.get((id(loop), key))
+
+        def done(task: asyncio.Task) -> None:
+            self._refreshing.discard(task)
+            if not task.cancelled() and task.exception() is not None and self._values.get(key) is stale:
+                del self._values[key]
+
+        task = loop.create_task(self._load(key, load))
+        self._refreshing.add(task)
+        task.add_done_callback(done)
+
+    def _flight(self, key: Any) -> tuple[int, int, Any]:
+        # Loads are shared per event loop (a future belongs to one) and per generation (a
+        # caller after a write must not get a load that started before it).
+        return id(asyncio.get_running_loop()), self._generation, key
+
+    async def _load(self, key: Any, load: Callable[[], Awaitable[T]]) -> T:
+        flight = self._flight(key)
+        pending = self._loading.get(flight)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future = loop.create_future()
-        self._loading[(id(loop), key)] = future
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._loading[flight] = future
         generation = self._generation
+        started = time.monotonic()
         try:
             value = await load()
         except BaseException as exc:
@@ -316,8 +353,8 @@ class TtlCache:
                 future.cancel()
             raise
         finally:
-            self._loading.pop((id(loop), key), None)
+            self._loading.pop(flight, None)
         if generation == self._generation:
-            self._values[key] = (now, value)
+            self._values[key] = (started, value)
         future.set_result(value)
         return value

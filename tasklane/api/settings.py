@@ -37,6 +37,13 @@ class ApiSettings(BaseModel):
         "and concurrent identical reads share one load (0: never); every write through the API "
         "clears it.",
     )
+    cache_stale_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How much longer than cache_seconds a read may still be answered from its "
+        "last load while a fresh load runs in the background, so callers under steady traffic "
+        "never wait for one (0: a caller past cache_seconds waits for the load).",
+    )
 
     def tokens_path(self, home: Path) -> Path:
         return self.tokens_file or home / "api-tokens.json"
