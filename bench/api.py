@@ -64,14 +64,19 @@ async def make_history(prefect_url: str, names: list[str], runs: int) -> None:
 async def measure(
     base_url: str, method: str, path: str, headers: dict[str, str], body, requests: int, clients: int
 ) -> list[float]:
+    """`requests` requests from `clients` concurrent clients, each with its own connection.
+
+    One shared httpx client for all of them was a single caller with 20 requests in flight:
+    its connection pool's queueing added a tail of its own (p99 140-230 ms against 26-48 ms
+    with a client each, same server, same endpoint).
+    """
     timings: list[float] = []
     remaining = requests
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
-        for _ in range(clients):  # warm-up
-            await http.request(method, path, json=body)
 
-        async def worker() -> None:
-            nonlocal remaining
+    async def client() -> None:
+        nonlocal remaining
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
+            await http.request(method, path, json=body)  # warm-up: connect, first-use costs
             while remaining > 0:
                 remaining -= 1
                 started = time.perf_counter()
@@ -80,7 +85,7 @@ async def measure(
                 if response.status_code >= 400:
                     raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:200]}")
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(client() for _ in range(clients)))
     return timings
 
 

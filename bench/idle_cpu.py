@@ -30,7 +30,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def server_pid(api_url: str) -> int:
-    """The pid of `prefect server start` listening on the API URL's port."""
+    """The pid of the Prefect server listening on the API URL's port."""
     port = api_url.rsplit(":", 1)[1].split("/")[0]
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -38,7 +38,8 @@ def server_pid(api_url: str) -> int:
                 argv = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"server" in argv and b"start" in argv and port.encode() in argv:
+            # `prefect server start` or `python -m tasklane.server start` (tasklane.stack)
+            if any(a.endswith(b"server") for a in argv) and b"start" in argv and port.encode() in argv:
                 return int(proc.name)
     raise RuntimeError(f"no Prefect server process on port {port}")
 

@@ -120,7 +120,8 @@ def database_url(home: Path, database: str) -> str:
 
 
 def start_server(home: Path, host: str, port: int, *, database: str = "sqlite", ui: bool = True) -> Managed:
-    """Start `prefect server start` and wait until it answers /api/health."""
+    """Start Prefect's server (`tasklane.server`: `prefect server start`, with SQLite's write lock
+    taken up front where triggers create runs) and wait until it answers /api/health."""
     home.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{host}:{port}/api"
     env = prefect_env(
@@ -133,7 +134,10 @@ def start_server(home: Path, host: str, port: int, *, database: str = "sqlite", 
         },
     )
     managed = _start(
-        "server", [_bin("prefect"), "server", "start", "--host", host, "--port", str(port)], env, home
+        "server",
+        [sys.executable, "-m", "tasklane.server", "start", "--host", host, "--port", str(port)],
+        env,
+        home,
     )
     wait_for_health(api_url, managed)
     return managed

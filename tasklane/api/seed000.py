@@ -43,6 +43,7 @@ from tasklane.api.views import (
     delete_task,
     duration,
     mapping_from_task_in,
+    read_task,
     rows,
     to_task,
     update_task,
@@ -137,7 +138,7 @@ async def _task_with_result(ctx: Ctx, deployment) -> Task:
 @router.get("/tasks/{id}", response_model=Task, tags=["seed 000"])
 async def get_task(id: Annotated[str, Path(max_length=200)], ctx: Ctx = VIEWER) -> Task:
     """One task, with its latest run's result."""
-    return await _task_with_result(ctx, await _find(ctx, id))
+    return await _task_with_result(ctx, await read_task(ctx, id))
 
 
 @router.post("/tasks", response_model=Task, status_code=201, tags=["seed 000"])

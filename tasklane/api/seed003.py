@@ -55,6 +55,7 @@ from tasklane.api.views import (
     delete_task,
     mapping_from_body,
     named,
+    read_task,
     rows,
     to_execution,
     to_summary,
@@ -115,7 +116,7 @@ async def create(body: TaskBody, ctx: Ctx = ADMIN) -> TaskSummary:
 
 @router.get("/tasks/{task_id}", response_model=TaskSummary)
 async def get_task(task_id: str = Id, ctx: Ctx = VIEWER) -> TaskSummary:
-    return await _summary(ctx, await _find(ctx, task_id))
+    return await _summary(ctx, await read_task(ctx, task_id))
 
 
 @router.put("/tasks/{task_id}", response_model=TaskSummary)
@@ -190,7 +191,7 @@ async def executions(
     ctx: Ctx = VIEWER,
 ) -> ExecutionPage:
     """The task's runs, newest first, with their outputs."""
-    deployment = await _find(ctx, task_id)
+    deployment = await read_task(ctx, task_id)
     since, until = _window(start_date, end_date)
     names = states_of(parse_status(status)) if status else None
     query = project_runs(ctx.target, [deployment.id], state_names=names, since=since, until=until)
@@ -275,7 +276,7 @@ async def task_stats(
     ctx: Ctx = VIEWER,
 ) -> TaskStats:
     """Runs, successes, failures (timeouts included), success rate (%) and run times (s)."""
-    deployment = await _find(ctx, task_id)
+    deployment = await read_task(ctx, task_id)
     since, until = _window(start_date, end_date)
     stats = await ctx.state.cache.get(
         ("stats", deployment.id, since, until),

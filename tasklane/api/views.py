@@ -48,6 +48,20 @@ async def visible_deployments(ctx: Ctx) -> list[DeploymentResponse]:
     return [d for d in every if ctx.caller.can_see(tag_value(d.tags, "group"))]
 
 
+async def read_task(ctx: Ctx, ident: str) -> DeploymentResponse:
+    """The task (by name or deployment id) for a read: from the briefly cached deployments, else
+    from the server (a task made outside the API a moment ago; or a 404 naming it).
+
+    Writes look their task up on the server (`find_task_by_id`), never here.
+    """
+    from deployments.api_ops import find_task_by_id
+
+    for deployment in await visible_deployments(ctx):
+        if ident in (deployment.name, str(deployment.id)):
+            return deployment
+    return ctx.check_group(await find_task_by_id(ctx.client, ident, ctx.target))
+
+
 async def rows(ctx: Ctx, deployments: list[DeploymentResponse]) -> list[TaskRow]:
     """`operations.TaskRow`s of the deployments (next run, last state), briefly cached.
 
