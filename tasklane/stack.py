@@ -120,8 +120,8 @@ def database_url(home: Path, database: str) -> str:
 
 
 def start_server(home: Path, host: str, port: int, *, database: str = "sqlite", ui: bool = True) -> Managed:
-    """Start Prefect's server (`tasklane.server`: `prefect server start`, with SQLite's write lock
-    taken up front where triggers create runs) and wait until it answers /api/health."""
+    """Start Prefect's server (`tasklane.server`: `prefect server start`, its SQLite transactions
+    taking the write lock up front) and wait until it answers /api/health."""
     home.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{host}:{port}/api"
     env = prefect_env(
