@@ -53,3 +53,13 @@ def bench_stack(
         for managed in reversed(started):
             stack.stop_process_tree(managed.pid)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def start_bare_worker(api_url: str, pool: str) -> stack.Managed:
+    """Prefect's own worker (`prefect worker start`: polls only, a cold process per run) on
+    `pool`, with Prefect's defaults: query every 10 s, prefetch 10 s. Stop it with
+    `stack.stop_process_tree(worker.pid)`."""
+    home = Path(tempfile.mkdtemp(prefix="tasklane-bench-bare-"))
+    return stack.start_worker(
+        home, api_url, pool, name="bare-worker", query_seconds=10, prefetch_seconds=10, bare=True
+    )

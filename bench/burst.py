@@ -88,6 +88,7 @@ async def main(out: Path, runs: int, dependency_runs: int, api_url: str) -> None
     from prefect.client.orchestration import get_client
     from prefect.types.entrypoint import EntrypointType
 
+    from bench._stack import start_bare_worker
     from bench.bare_flow import BARE_JOB_VARIABLES, bare_shell
     from deployments.apply import Target, apply
     from deployments.catalog import load_catalog
@@ -120,17 +121,7 @@ async def main(out: Path, runs: int, dependency_runs: int, api_url: str) -> None
         print(f"\nburst: {runs} runs due in one second, pool limit {POOL_LIMIT}", flush=True)
         t_seconds, t_failed = await drain(client, burst.id, burst.parameters, runs)
         print(f"  tasklane drained in {t_seconds:.1f} s", flush=True)
-        home = Path(tempfile.mkdtemp(prefix="tasklane-bench-bare-"))
-        # Prefect's defaults: query every 10 s, prefetch 10 s.
-        bare_worker = stack.start_worker(
-            home,
-            api_url,
-            "bare",
-            name="bare-worker",
-            query_seconds=10,
-            prefetch_seconds=10,
-            bare=True,  # Prefect's own worker: polls only, a cold process per run
-        )
+        bare_worker = start_bare_worker(api_url, "bare")
         try:
             b_seconds, b_failed = await drain(client, bare_id, {"command": "true"}, runs)
         finally:

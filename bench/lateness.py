@@ -106,7 +106,7 @@ async def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    from bench._stack import bench_stack
+    from bench._stack import bench_stack, start_bare_worker
     from tasklane import stack
 
     # `make up`'s worker settings (config.yaml: worker.query_seconds, worker.prefetch_seconds).
@@ -128,17 +128,7 @@ if __name__ == "__main__":
                 await ensure_work_pool(client, PoolSpec("bare", 25, {"medium": 1}, launch=False))
 
         asyncio.run(bare_pool())
-        home = Path(tempfile.mkdtemp(prefix="tasklane-bench-bare-"))
-        # Prefect's defaults: query every 10 s, prefetch 10 s.
-        bare_worker = stack.start_worker(
-            home,
-            api_url,
-            "bare",
-            name="bare-worker",
-            query_seconds=10,
-            prefetch_seconds=10,
-            bare=True,  # Prefect's own worker: polls only, a cold process per run
-        )
+        bare_worker = start_bare_worker(api_url, "bare")
         try:
             started = time.monotonic()
             asyncio.run(main(directory))
