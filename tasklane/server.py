@@ -55,6 +55,7 @@ def begin_sqlite_transactions_immediate() -> str | None:
             begin_mode.reset(token)
 
     begin_transaction._tasklane_immediate = True  # type: ignore[attr-defined]
+    begin_transaction._tasklane_original = sqlite.begin_transaction  # type: ignore[attr-defined]
     sqlite.begin_transaction = begin_transaction
     return None
 

@@ -5,7 +5,7 @@
 A stock worker finds new work only when it polls (`PREFECT_WORKER_QUERY_SECONDS`, 2 s under
 `make up`): a downstream run a dependency trigger has just created, or a run waiting for a
 pool slot another run has just freed, waits up to a whole poll. Polling faster costs the
-server CPU all day (bench/idle_cpu: 3.4 % of a core at 2 s, 8.1 % at 0.5 s). Instead this
+server CPU all day (bench/idle_cpu: 4.0 % of a core at 2 s, 7.5 % at 0.5 s). Instead this
 worker also subscribes to the server's event stream (one idle websocket) for the flow-run
 events of its own work pool that mean "there may be work now": a run Scheduled (created) or
 Late, and a run reaching a final state (a slot is free). Each wakes one extra
