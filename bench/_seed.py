@@ -70,19 +70,19 @@ class Seeded:
 
 
 def database_url_of(api_url: str) -> str:
-    """The SQLite database of a server started by `tasklane.stack.start_server` (bench `_stack`).
+    """The SQLite database of a server started by `tasklane.stack.processes.start_server` (bench `_stack`).
 
     The server's settings (`GET /admin/settings`) mask the connection URL but give its
     PREFECT_HOME, which the stack puts at `<home>/prefect` beside `<home>/prefect.db`.
     """
-    from tasklane.stack import database_url
+    from tasklane.stack.processes import sqlite_url
 
     response = httpx.get(f"{api_url.rstrip('/')}/admin/settings", timeout=30)
     response.raise_for_status()
     home = Path(response.json()["home"]).parent
     if not (home / "prefect.db").exists():
         raise RuntimeError(f"no SQLite database at {home / 'prefect.db'}: not a tasklane stack server?")
-    return database_url(home, "sqlite")
+    return sqlite_url(home)
 
 
 def _plan(
@@ -184,7 +184,7 @@ async def seed_finished_runs(
             tags, parameters, work queue, version and labels.
         days / until: end times are spread uniformly over (until - days, until - 60 s].
         extra_tags: added to every run's tags (e.g. a bench scope tag).
-        database_url: the SQLite URL, when it is not a `tasklane.stack` server.
+        database_url: the SQLite URL, when it is not a `tasklane.stack.processes` server.
     """
     import sqlalchemy as sa
     from prefect.server import models

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tasklane import stack
-from tests.fakes._server import free_port
+from tasklane.stack import processes as stack
+from tasklane.stack.peers._server import free_port
 
 
 @contextmanager

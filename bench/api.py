@@ -158,7 +158,7 @@ def cases(prefect_url: str, api_url: str, one: str) -> list[tuple[str, str, str,
 
 async def main(args: argparse.Namespace, prefect_url: str) -> None:
     from tasklane.api.auth import TokenStore
-    from tests.fakes._server import free_port
+    from tasklane.stack.peers._server import free_port
 
     home = Path(tempfile.mkdtemp(prefix="tasklane-bench-api-"))
     token = TokenStore(home / "tokens.json").create("bench", "admin")

@@ -8,7 +8,7 @@ from prefect import flow
 from prefect_shell import ShellOperation
 
 # Prefect's own flow-run command, for a bare deployment in a Tasklane pool (whose job template
-# starts runs with tasklane.launch instead).
+# starts runs with tasklane.runtime.engine instead).
 BARE_JOB_VARIABLES = {"command": f"{sys.executable} -m prefect.engine"}
 
 

@@ -56,7 +56,7 @@ async def drain(client, deployment_id, parameters: dict, runs: int) -> tuple[flo
 async def dependency_delays(client, n: int) -> list[float]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 
-    from deployments.operations import find_task, run_task
+    from tasklane.tasks.lookup import find_task, run_task
 
     down = await find_task(client, "down")
     delays: list[float] = []
@@ -92,10 +92,9 @@ async def main(out: Path, runs: int, dependency_runs: int, api_url: str) -> None
     from bench.bare_flow import BARE_JOB_VARIABLES, bare_shell
     from deployments.apply import Target, apply
     from deployments.catalog import load_catalog
-    from deployments.operations import find_task
     from deployments.pool import PoolSpec, ensure_work_pool
-    from tasklane import stack
-
+    from tasklane.stack import processes as stack
+    from tasklane.tasks.lookup import find_task
     catalog = out / "tasks.yaml"
     catalog.write_text(
         "tasks:\n"

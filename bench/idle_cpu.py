@@ -38,7 +38,7 @@ def server_pid(api_url: str) -> int:
                 argv = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            # `prefect server start` or `python -m tasklane.server start` (tasklane.stack)
+            # `prefect server start` or `python -m tasklane.runtime.server start` (tasklane.stack.processes)
             if any(a.endswith(b"server") for a in argv) and b"start" in argv and port.encode() in argv:
                 return int(proc.name)
     raise RuntimeError(f"no Prefect server process on port {port}")
@@ -46,8 +46,7 @@ def server_pid(api_url: str) -> int:
 
 def main(window: float) -> None:
     from bench._stack import bench_stack
-    from tasklane import stack
-
+    from tasklane.stack import processes as stack
     home = Path(tempfile.mkdtemp(prefix="tasklane-idle-"))
     with bench_stack("idle", worker=False) as api_url:
         server = server_pid(api_url)

@@ -1,6 +1,6 @@
 """Benchmark: the Jira export (tree fetch + Excel) of 5,000 issues from the local fake Jira.
 
-For each deployment flavour (Server/DC and Cloud) it starts `tests.fakes.jira.big_project`
+For each deployment flavour (Server/DC and Cloud) it starts `tasklane.stack.peers.jira.big_project`
 (5,000 issues in three levels: epics → stories → sub-tasks, with "blocks" links and cycles) in a
 child process on loopback — a separate process, as a real Jira is, so that neither side pays for
 the fake's CPU time or garbage-collects its heap — then, after one warm-up run:
@@ -37,7 +37,7 @@ import httpx
 
 from integrations.jira import IssueTree, TreeOptions, fetch_issue_tree, make_jira_client
 from integrations.jira_excel import write_issue_tree_xlsx
-from tests.fakes._server import free_port
+from tasklane.stack.peers._server import free_port
 
 USER, TOKEN = "bench", "bench-token"
 PROJECT = "BIG"
@@ -62,7 +62,7 @@ def serve_fake(*, cloud: bool, issues: int, port: int) -> None:
     """Child-process entry: serve the big fake project until terminated."""
     import uvicorn
 
-    from tests.fakes.jira import big_project, make_fake_jira
+    from tasklane.stack.peers.jira import big_project, make_fake_jira
 
     app = make_fake_jira(
         cloud=cloud, users={USER: TOKEN}, issues=big_project(cloud=cloud, n=issues, project=PROJECT)

@@ -48,7 +48,7 @@ async def main(out: Path) -> None:
     from bench.bare_flow import bare_shell
     from deployments.apply import Target, apply
     from deployments.catalog import load_catalog
-    from deployments.operations import find_task
+    from tasklane.tasks.lookup import find_task
 
     catalog = out / "tasks.yaml"
     catalog.write_text("tasks:\n  - {name: stamp, type: shell, command: 'true', max_concurrent: 50}\n")
@@ -107,8 +107,7 @@ async def main(out: Path) -> None:
 
 if __name__ == "__main__":
     from bench._stack import bench_stack, start_bare_worker
-    from tasklane import stack
-
+    from tasklane.stack import processes as stack
     # `make up`'s worker settings (config.yaml: worker.query_seconds, worker.prefetch_seconds).
     # Read as numbers here: importing the settings would import Prefect before its API URL is set.
     query_seconds, prefetch_seconds = 2.0, 15.0

@@ -56,8 +56,8 @@ async def floor_and_stats(tag: str) -> tuple[float, float, int, int]:
     """Prefect's count of every run (median of 5), then one `task_stats` over the DAYS."""
     from prefect.client.orchestration import get_client
 
-    from deployments.history import task_stats
     from integrations.report import day_window
+    from tasklane.history.stats import task_stats
 
     counts = []
     async with get_client() as client:
@@ -101,12 +101,12 @@ def main(argv: list[str]) -> int:
 
         from bench._seed import seed_finished_runs, verify
         from blocks import ConfluenceCredentials, MattermostCredentials
-        from deployments.history import ReportSettings
         from flows.report import report_flow
-        from tasklane.sandbox import SANDBOX_CHANNEL, seed_mattermost
-        from tests.fakes._server import serve
-        from tests.fakes.confluence import FakeConfluence
-        from tests.fakes.mattermost import FakeMattermost
+        from tasklane.settings.reports import ReportSettings
+        from tasklane.stack.peers._server import serve
+        from tasklane.stack.peers.confluence import FakeConfluence
+        from tasklane.stack.peers.mattermost import FakeMattermost
+        from tasklane.stack.sandbox import SANDBOX_CHANNEL, seed_mattermost
 
         tag = f"bench-{uuid.uuid4().hex[:6]}"
         deployments = asyncio.run(make_deployments(tag))

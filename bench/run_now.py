@@ -37,7 +37,7 @@ async def main(n: int) -> None:
     from bench.bare_flow import BARE_JOB_VARIABLES, bare_shell
     from deployments.apply import Target, apply
     from deployments.catalog import load_catalog
-    from deployments.operations import run_task
+    from tasklane.tasks.lookup import run_task
 
     catalog_path = Path(tempfile.mkdtemp()) / "tasks.yaml"
     catalog_path.write_text("tasks:\n  - {name: trivial, type: shell, command: 'true'}\n")

@@ -36,7 +36,6 @@ from prefect.utilities.callables import parameter_schema
 
 from deployments.alerts import (
     ALERT_MARK,
-    AlertSettings,
     alert_automations,
     current_alert_settings,
     find_alert_blocks,
@@ -44,6 +43,7 @@ from deployments.alerts import (
 )
 from deployments.catalog import Catalog, TaskSpec, upstream_first
 from deployments.errors import CatalogError, Problem
+from tasklane.settings.alerts import AlertSettings
 
 TASKLANE_TAG = "tasklane"
 PROJECT_TAG_PREFIX = "tasklane-project:"
@@ -101,7 +101,7 @@ class DesiredDeployment:
     concurrency_limit: int
     version: str = ""
     # Deployment labels: the task's `notify:` as written (NOTIFY_LABEL), so export, clone and API
-    # edits read it back (`deployments.management.deployment_to_task`).
+    # edits read it back (`tasklane.tasks.manage.deployment_to_task`).
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -28,12 +28,13 @@ from pydantic import (
     field_validator,
 )
 
-from deployments.alerts import AlertSettings, NotifySpec, current_alert_settings
+from deployments.alerts import current_alert_settings
 from deployments.errors import CatalogError, Problem
 from deployments.jobs import JobModel
 from deployments.policy import MissedPolicy, RetryPolicy, RunPolicy
 from deployments.schedules import ScheduleSpec, parse_schedules
 from deployments.task_types import TaskType, registered_task_types
+from tasklane.settings.alerts import AlertSettings, NotifySpec
 
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SECRET_KEY = re.compile(

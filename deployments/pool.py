@@ -3,9 +3,9 @@
 Priorities are Prefect's own: queue `high` has priority 1, `medium` 2, `low` 3, and the
 pool's concurrency limit is the global limit on runs at once.
 
-The pool's job template starts each flow run with `tasklane.warm_start`: a fork of the worker's
+The pool's job template starts each flow run with `tasklane.runtime.warm_start`: a fork of the worker's
 zygote, which has Prefect imported already (a cold start where no zygote runs), that runs
-`tasklane.launch` (Prefect's engine, started at the run's time rather than up to half a second
+`tasklane.runtime.engine` (Prefect's engine, started at the run's time rather than up to half a second
 off); see those modules. It uses the Python of the environment that applies the catalog, which
 is the one the stack's worker runs.
 """
@@ -24,7 +24,7 @@ from prefect.workers.process import ProcessWorker
 
 def launch_command() -> str:
     """The flow-run command of a Tasklane process pool."""
-    return f"{sys.executable} -m tasklane.warm_start"
+    return f"{sys.executable} -m tasklane.runtime.warm_start"
 
 
 def job_template(command: str | None) -> dict[str, Any]:
@@ -43,7 +43,7 @@ class PoolSpec:
     name: str
     concurrency: int
     queues: dict[str, int]  # queue name -> priority
-    launch: bool = True  # start runs with `tasklane.launch`; False: Prefect's own engine command
+    launch: bool = True  # start runs with `tasklane.runtime.engine`; False: Prefect's own engine command
 
 
 async def ensure_work_pool(client: PrefectClient, spec: PoolSpec) -> list[str]:

@@ -9,7 +9,7 @@ before its job starts:
   task's `missed` policy (run_all, run_once: only the latest due run, skip);
 - crash re-runs: a run rescheduled after a crash runs at most `retries` more times.
 
-And it starts the job on time. A worker prefetches runs, `tasklane.launch` sleeps until just
+And it starts the job on time. A worker prefetches runs, `tasklane.runtime.engine` sleeps until just
 before the due instant, and the server, which rounds its wait to whole seconds, may let the
 run start up to half a second early; the job's own task waits out what is left, so the job
 starts within milliseconds of its time and never before (a job due at 00:00:00 must not see

@@ -14,7 +14,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import get_client
 
-from deployments.history import TASKLANE_TAG, HistorySettings, purge_history
+from tasklane.history.retention import purge_history
+from tasklane.history.runs import TASKLANE_TAG
+from tasklane.settings.reports import HistorySettings
 
 
 def history_settings() -> HistorySettings:

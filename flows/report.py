@@ -2,7 +2,7 @@
 
 Deployed from `prefect.yaml` (every 30 minutes on the `tasklane` pool). Each run:
 
-1. reads the watermark (a Prefect Variable, `deployments.history.Watermark`): runs that ended
+1. reads the watermark (a Prefect Variable, `tasklane.history.runs.Watermark`): runs that ended
    up to `reported` are published everywhere; a `pending` window is one a previous report
    started publishing and did not finish (it crashed), with the targets it did reach;
 2. finishes that pending window first, for the other targets only, then reports the window
@@ -14,7 +14,7 @@ Deployed from `prefect.yaml` (every 30 minutes on the `tasklane` pool). Each run
 Targets: `confluence` (results table rows and the chart PNGs attached), `mattermost` (a
 summary rendered from a Jinja template), `excel` (Runs/Stats/Charts workbook), and always the
 Prefect table and markdown artifacts. The logic lives in `integrations/report.py` and
-`deployments/history.py`; this module only orchestrates.
+`tasklane/history/runs.py`; this module only orchestrates.
 """
 
 from __future__ import annotations
@@ -29,15 +29,6 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 
-from deployments.history import (
-    TEMPLATE_DIR,
-    ReportSettings,
-    Watermark,
-    finished_runs,
-    read_watermark,
-    run_link,
-    save_watermark,
-)
 from integrations.report import (
     RunRecord,
     Stats,
@@ -51,6 +42,10 @@ from integrations.report import (
     template_environment,
     write_report_xlsx,
 )
+from tasklane.history.runs import finished_runs, run_link
+from tasklane.reports import MESSAGE_TEMPLATE_DIR
+from tasklane.reports.watermark import Watermark, read_watermark, save_watermark
+from tasklane.settings.reports import ReportSettings
 
 ARTIFACT_ROWS = 500
 TARGET_ORDER = ["confluence", "excel", "mattermost", "prefect"]
@@ -193,7 +188,7 @@ async def report_flow(settings: ReportSettings | None = None, dry_run: bool = Fa
     """Publish the runs of Tasklane tasks finished since the last report to the configured targets."""
     settings = settings or report_settings()
     logger = get_run_logger()
-    env = template_environment(TEMPLATE_DIR, settings.template_dir)
+    env = template_environment(MESSAGE_TEMPLATE_DIR, settings.template_dir)
     targets = [t for t in TARGET_ORDER if t in settings.targets or t == "prefect"]
     report_url = run_link(flow_run.id) if flow_run.id else None
     outcome: dict[str, Any] = {"windows": []}

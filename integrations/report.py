@@ -1,6 +1,6 @@
 """Run reports and statistics: plain logic over run records. Plain Python, no Prefect.
 
-`deployments/history.py` turns Prefect flow runs into `RunRecord`s; everything after that is
+`tasklane/history/runs.py` turns Prefect flow runs into `RunRecord`s; everything after that is
 here and works on any list of records:
 
 - `summarise`: counts per state and the failed runs, for the Mattermost summary;

@@ -136,7 +136,7 @@ def list_command() -> None:
     settings = get_settings()
 
     async def go():
-        from deployments.operations import list_tasks
+        from tasklane.tasks.lookup import list_tasks
 
         async with _client() as client:
             return await list_tasks(client, _target(settings))
@@ -161,8 +161,8 @@ def show(name: str) -> None:
     """One task: its deployment, parameters, schedules and recent runs."""
 
     async def go():
-        from deployments.management import downstream_of
-        from deployments.operations import show_task
+        from tasklane.tasks.lookup import show_task
+        from tasklane.tasks.manage import downstream_of
 
         async with _client() as client:
             return await show_task(client, name), await downstream_of(client, name)
@@ -198,7 +198,7 @@ def _set_enabled(name: str | None, group: str | None, enabled: bool) -> None:
     settings = get_settings()
 
     async def go():
-        from deployments.management import set_enabled, tasks_by_name_or_group
+        from tasklane.tasks.manage import set_enabled, tasks_by_name_or_group
 
         async with _client() as client:
             found = await tasks_by_name_or_group(client, _target(settings), name, group)
@@ -231,7 +231,7 @@ def delete(
     settings = get_settings()
 
     async def find():
-        from deployments.management import tasks_by_name_or_group
+        from tasklane.tasks.manage import tasks_by_name_or_group
 
         async with _client() as client:
             return await tasks_by_name_or_group(client, _target(settings), name, group)
@@ -242,7 +242,7 @@ def delete(
         raise typer.Exit(1)
 
     async def go():
-        from deployments.management import delete_tasks
+        from tasklane.tasks.manage import delete_tasks
 
         async with _client() as client:
             return await delete_tasks(client, found)
@@ -255,7 +255,7 @@ def clone(name: str, new_name: str) -> None:
     """Copy a task under a new name (same type, parameters, schedules, queue)."""
 
     async def go():
-        from deployments.management import clone_task
+        from tasklane.tasks.manage import clone_task
 
         async with _client() as client:
             return await clone_task(client, name, new_name)
@@ -274,7 +274,7 @@ def export(
     settings = get_settings()
 
     async def go():
-        from deployments.management import export_tasks
+        from tasklane.tasks.manage import export_tasks
 
         async with _client() as client:
             return await export_tasks(client, _target(settings), group)
@@ -292,7 +292,7 @@ def cancel(run_or_task: Annotated[str, typer.Argument(help="A flow run id, or a 
     """Stop a run (or every due or running run of a task); a shell job's processes are killed."""
 
     async def go():
-        from deployments.management import cancel as cancel_runs
+        from tasklane.tasks.manage import cancel as cancel_runs
 
         async with _client() as client:
             return await cancel_runs(client, run_or_task)
@@ -306,7 +306,7 @@ def explain(run_or_task: Annotated[str, typer.Argument(help="A flow run id, or a
     """Why a run is waiting or late: which limit is full, which queue, whether a worker polls."""
 
     async def go():
-        from deployments.management import explain as explain_run
+        from tasklane.tasks.manage import explain as explain_run
 
         async with _client() as client:
             return await explain_run(client, run_or_task)
@@ -414,7 +414,8 @@ def run(
     overrides = _parse_params(param or [])
 
     async def go():
-        from deployments.operations import follow_run, run_task
+        from tasklane.history.logs import follow_run
+        from tasklane.tasks.lookup import run_task
 
         async with _client() as client:
             flow_run = await run_task(client, name, overrides)
@@ -500,7 +501,7 @@ def preview(
 def listen() -> None:
     """Answer chat commands (run, status, list, report, help) addressed to the Mattermost bot."""
     from integrations.errors import AuthenticationError
-    from tasklane.listen import run_listener
+    from tasklane.chat.bot import run_listener
 
     settings = get_settings()
     config = settings.listen
@@ -556,7 +557,7 @@ def history(
     """Runs of the tasks, newest first, filtered by task, group, state and time."""
 
     async def go():
-        from deployments.history import history as read_history
+        from tasklane.history.runs import history as read_history
 
         async with _client() as client:
             return await read_history(client, task, group, state, _since(since), _since(until), limit)
@@ -585,7 +586,7 @@ def stats(
     since, until = day_window(days)
 
     async def go():
-        from deployments.history import task_stats
+        from tasklane.history.stats import task_stats
 
         async with _client() as client:
             return await task_stats(client, since, until, task=task, group=group)
@@ -614,7 +615,7 @@ def logs(
     """A run's logs: search, follow live, or export to a file."""
 
     async def go():
-        from deployments.history import export_logs, follow_logs, format_log, read_run_logs
+        from tasklane.history.logs import export_logs, follow_logs, format_log, read_run_logs
 
         async with _client() as client:
             if output is not None:
@@ -708,8 +709,8 @@ def up(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Start no worker.")] = False,
 ) -> None:
     """Start the local stack: server, pool, blocks, catalog, worker. Ctrl-C stops it all."""
-    from tasklane import stack as stack_mod
-    from tasklane.up import bring_up
+    from tasklane.stack import processes as stack_mod
+    from tasklane.stack.up import bring_up
 
     settings = get_settings()
     running = stack_mod.running_supervisor(settings.home)
@@ -754,7 +755,7 @@ def up(
 @app.command()
 def down() -> None:
     """Stop what `tasklane up` started (from any terminal)."""
-    from tasklane.stack import stop_recorded
+    from tasklane.stack.processes import stop_recorded
 
     stopped = stop_recorded(get_settings().home)
     console.print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")

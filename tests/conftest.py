@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.fakes._server import free_port
+from tasklane.stack.peers._server import free_port
 
 TEST_HOME = Path(tempfile.mkdtemp(prefix="tasklane-test-"))
 TEST_PORT = free_port()
@@ -49,14 +49,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 TEST_DATABASE = os.environ.get("TASKLANE_TEST_DATABASE", "sqlite").strip().lower() or "sqlite"
 # The `database` of the session's server ("sqlite", or the URL of its PostgreSQL database).
 SERVER_DATABASE = "sqlite"
-_cluster = None  # the session's PostgreSQL cluster (tasklane.postgres.Cluster), started on first use
+_cluster = None  # the session's PostgreSQL cluster (tasklane.stack.postgres.Cluster), started on first use
 _postgres_unavailable: str | None = None
 
 
 def _postgres_cluster():
     """The session's PostgreSQL: a fresh cluster under TEST_HOME on a free port, no fsync."""
     global _cluster, _postgres_unavailable
-    from tasklane.postgres import Cluster, PostgresUnavailable, ensure_installed
+    from tasklane.stack.postgres import Cluster, PostgresUnavailable, ensure_installed
 
     if _postgres_unavailable is None and _cluster is None:
         try:
@@ -98,9 +98,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def start_test_server():
     """Start the session's Prefect server on its database: a test that stops the server
     restarts it with this, so a PostgreSQL run stays on PostgreSQL."""
-    from tasklane import stack
+    from tasklane.stack import processes as stack
+    from tasklane.stack.postgres import database_url
 
-    return stack.start_server(TEST_HOME, "127.0.0.1", TEST_PORT, database=SERVER_DATABASE, ui=False)
+    url = database_url(TEST_HOME, SERVER_DATABASE)
+    return stack.start_server(TEST_HOME, "127.0.0.1", TEST_PORT, database_url=url, ui=False)
 
 
 @pytest.fixture(scope="session")
@@ -108,8 +110,7 @@ def prefect_server() -> Iterator[str]:
     """A real `prefect server start` in a temporary home: on SQLite, or with
     TASKLANE_TEST_DATABASE=postgres on a freshly created PostgreSQL database."""
     global SERVER_DATABASE
-    from tasklane import stack
-
+    from tasklane.stack import processes as stack
     if TEST_DATABASE not in ("sqlite", "postgres"):
         pytest.fail(f"TASKLANE_TEST_DATABASE={TEST_DATABASE!r}: expected sqlite or postgres")
     if TEST_DATABASE == "postgres":
@@ -150,8 +151,7 @@ def work_pool(prefect_server: str) -> str:
 @pytest.fixture(scope="session")
 def worker(work_pool: str) -> Iterator[str]:
     """A real process worker polling the test pool every second (warm starts, as `make up`)."""
-    from tasklane import stack
-
+    from tasklane.stack import processes as stack
     managed = stack.start_worker(TEST_HOME, API_URL, work_pool, name="test-worker", query_seconds=1)
     os.environ["TASKLANE_TEST_ZYGOTE_PID"] = str(managed.pid)
     yield work_pool

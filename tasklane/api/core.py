@@ -23,13 +23,13 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deployments.api_ops import emit_audit
 from deployments.apply import Target
 from deployments.catalog import TaskSpec, parse_task
 from deployments.errors import CatalogError, DeploymentsError, Problem, UnknownTaskError
-from deployments.operations import tag_value
 from tasklane.api.auth import Caller, Role, TokenStore
 from tasklane.api.settings import ApiSettings
+from tasklane.tasks.audit import emit_audit
+from tasklane.tasks.lookup import tag_value
 
 log = logging.getLogger("tasklane.api")
 T = TypeVar("T")

@@ -14,18 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from deployments.api_ops import (
-    SEED_STATUS_BY_NAME,
-    SEED_STATUSES,
-    project_runs,
-    run_results,
-    run_stats,
-    seed_status,
-    states_of,
-    task_mapping,
-)
-from deployments.history import page_runs
-from deployments.operations import recent_runs, run_task
 from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, FieldError
 from tasklane.api.schemas import (
     Health,
@@ -49,6 +37,18 @@ from tasklane.api.views import (
     update_task,
     visible_deployments,
 )
+from tasklane.history.results import run_results
+from tasklane.history.runs import page_runs
+from tasklane.history.statuses import (
+    SEED_STATUS_BY_NAME,
+    SEED_STATUSES,
+    project_runs,
+    run_stats,
+    seed_status,
+    states_of,
+)
+from tasklane.tasks.lookup import recent_runs, run_task
+from tasklane.tasks.save import task_mapping
 
 router = APIRouter(responses=ERRORS)
 REPORT_TYPES = ("markdown", "mattermost", "confluence", "json")
@@ -123,7 +123,7 @@ async def tasks_by_tag(tag: Annotated[str, Path(max_length=200)], ctx: Ctx = VIE
 
 
 async def _find(ctx: Ctx, ident: str):
-    from deployments.api_ops import find_task_by_id
+    from tasklane.tasks.save import find_task_by_id
 
     return ctx.check_group(await find_task_by_id(ctx.client, ident, ctx.target))
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from deployments.api_ops import set_pool_paused
 from tasklane.api.core import ADMIN, ERRORS, VIEWER, Ctx
 from tasklane.api.schemas import Job, JobList, SchedulerResponse, SchedulerState
 from tasklane.api.views import rows, visible_deployments
+from tasklane.tasks.scheduler import set_pool_paused
 
 router = APIRouter(prefix="/api/v1/scheduler", tags=["seed 001"], responses=ERRORS)
 

@@ -13,18 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query
 from pydantic import ValidationError
 
-from deployments.api_ops import (
-    find_task_by_id,
-    project_runs,
-    read_audit,
-    run_results,
-    run_stats,
-    states_of,
-)
 from deployments.errors import CatalogError, DeploymentsError
-from deployments.history import page_runs, read_run_logs
-from deployments.management import delete_tasks, set_enabled, tasks_by_name_or_group
-from deployments.operations import run_task, tag_value
 from deployments.schedules import parse_spec_text
 from deployments.schedules import preview as preview_spec
 from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, FieldError
@@ -62,6 +51,14 @@ from tasklane.api.views import (
     update_task,
     visible_deployments,
 )
+from tasklane.history.logs import read_run_logs
+from tasklane.history.results import run_results
+from tasklane.history.runs import page_runs
+from tasklane.history.statuses import project_runs, run_stats, states_of
+from tasklane.tasks.audit import read_audit
+from tasklane.tasks.lookup import run_task, tag_value
+from tasklane.tasks.manage import delete_tasks, set_enabled, tasks_by_name_or_group
+from tasklane.tasks.save import find_task_by_id
 
 router = APIRouter(prefix="/api/scheduler", tags=["seed 003"], responses=ERRORS)
 Id = Path(..., max_length=200, description="The task's id (its name) or its deployment id.")
@@ -122,7 +119,7 @@ async def get_task(task_id: str = Id, ctx: Ctx = VIEWER) -> TaskSummary:
 @router.put("/tasks/{task_id}", response_model=TaskSummary)
 async def update(body: TaskBody, task_id: str = Id, ctx: Ctx = ADMIN) -> TaskSummary:
     """Change a task: the fields given replace the current ones, the rest is kept."""
-    from deployments.api_ops import task_mapping
+    from tasklane.tasks.save import task_mapping
 
     deployment = await _find(ctx, task_id)
     change = body.model_dump(mode="json", exclude_unset=True) | (body.model_extra or {})
@@ -299,7 +296,7 @@ async def global_stats(
     ctx: Ctx = VIEWER,
 ) -> GlobalStats:
     """Tasks, active tasks, runs by status (seed 003's names) and the success rate."""
-    from deployments.api_ops import SEED003_STATUS
+    from tasklane.history.statuses import SEED003_STATUS
 
     deployments = await visible_deployments(ctx)
     since, until = _window(start_date, end_date)

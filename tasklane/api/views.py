@@ -9,21 +9,8 @@ from typing import Any
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import DeploymentResponse
 
-from deployments.api_ops import (
-    SEED003_STATUS,
-    TITLE_TAG_PREFIX,
-    next_runs,
-    save_task,
-    seed_status,
-    slug,
-    task_mapping,
-    title_of,
-)
 from deployments.apply import read_task_deployments
 from deployments.catalog import TASK_NAME, TaskSpec
-from deployments.history import RunQuery, first_runs
-from deployments.management import RESERVED_TAG_PREFIXES, delete_tasks
-from deployments.operations import TaskRow, describe_schedules, tag_value
 from tasklane.api.core import ApiError, Ctx
 from tasklane.api.schemas import (
     Execution,
@@ -33,6 +20,11 @@ from tasklane.api.schemas import (
     TaskIn,
     TaskSummary,
 )
+from tasklane.history.runs import RunQuery, first_runs
+from tasklane.history.statuses import SEED003_STATUS, seed_status
+from tasklane.tasks.lookup import TaskRow, describe_schedules, tag_value
+from tasklane.tasks.manage import RESERVED_TAG_PREFIXES, delete_tasks
+from tasklane.tasks.save import TITLE_TAG_PREFIX, next_runs, save_task, slug, task_mapping, title_of
 
 # --- reading -------------------------------------------------------------------------------------
 
@@ -54,7 +46,7 @@ async def read_task(ctx: Ctx, ident: str) -> DeploymentResponse:
 
     Writes look their task up on the server (`find_task_by_id`), never here.
     """
-    from deployments.api_ops import find_task_by_id
+    from tasklane.tasks.save import find_task_by_id
 
     for deployment in await visible_deployments(ctx):
         if ident in (deployment.name, str(deployment.id)):

@@ -35,7 +35,7 @@ def test_registered_from_blocks_as_a_notification_block() -> None:
 def test_password_never_shown_and_unreachable_server_is_reported() -> None:
     from prefect.blocks.abstract import NotificationError
 
-    from tests.fakes._server import free_port
+    from tasklane.stack.peers._server import free_port
 
     block = EmailNotification(
         credentials=EmailServerCredentials(

@@ -20,17 +20,11 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
-from deployments.alerts import (
-    AlertConfigError,
-    AlertRule,
-    AlertSettings,
-    NotifySpec,
-    alert_automations,
-    parse_duration,
-)
+from deployments.alerts import alert_automations
+from tasklane.settings.alerts import AlertConfigError, AlertRule, AlertSettings, NotifySpec, parse_duration
+from tasklane.stack.peers._server import serve
+from tasklane.stack.peers.webhook import WebhookReceiver
 from tests.conftest import make_pool, run
-from tests.fakes._server import serve
-from tests.fakes.webhook import WebhookReceiver
 
 # --- the spec (no server) -----------------------------------------------------------------------
 
@@ -127,7 +121,7 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     """A local SMTP server (aiosmtpd): its inbox and port."""
     from aiosmtpd.controller import Controller
 
-    from tests.fakes._server import free_port
+    from tasklane.stack.peers._server import free_port
 
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
@@ -190,7 +184,7 @@ def install(spec: NotifySpec, blocks: dict[str, UUID]) -> tuple[UUID, str]:
     """A deployment of its own with the spec's automations; returns (deployment id, task name)."""
     from prefect.client.orchestration import get_client
 
-    from tests.deployments.test_history import make_deployment
+    from tests.tasklane.history.test_runs import make_deployment
 
     name = f"alert-{uuid.uuid4().hex[:8]}"
 
@@ -209,7 +203,7 @@ def install(spec: NotifySpec, blocks: dict[str, UUID]) -> tuple[UUID, str]:
 def finish(deployment_id: UUID, states: list[str]) -> list[UUID]:
     from prefect.client.orchestration import get_client
 
-    from tests.deployments.test_history import make_runs
+    from tests.tasklane.history.test_runs import make_runs
 
     async def go():
         async with get_client() as client:

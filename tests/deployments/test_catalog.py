@@ -272,7 +272,7 @@ def test_notify_is_laid_over_the_settings_default(tmp_path: Path) -> None:
 
     import yaml
 
-    from deployments.alerts import AlertSettings
+    from tasklane.settings.alerts import AlertSettings
 
     path = write(tmp_path, NOTIFY_TASKS)
     alerts = AlertSettings(default_notify={"on": ["failed", "crashed"], "to": ["email"]}, throttle="15m")

@@ -11,7 +11,7 @@ import pytest
 
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
-from deployments.operations import find_task, run_task
+from tasklane.tasks.lookup import find_task, run_task
 from tests.conftest import TEST_POOL, run
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
-from deployments.operations import run_task
 from deployments.pool import PoolSpec, ensure_work_pool
+from tasklane.tasks.lookup import run_task
 from tests.conftest import API_URL, TEST_HOME, run
 
 POOL = "tasklane-priority"
@@ -37,8 +37,7 @@ def test_high_runs_start_before_waiting_low_runs(full_pool: str, tmp_path: Path,
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter
 
-    from tasklane import stack
-
+    from tasklane.stack import processes as stack
     catalog = tmp_path / "tasks.yaml"
     catalog.write_text(
         "tasks:\n"

@@ -14,9 +14,9 @@ from deployments.integration_jobs import ConfluenceTableJob
 from deployments.policy import RunPolicy
 from flows.confluence_table import confluence_table_flow
 from integrations.confluence import read_table
-from tasklane.sandbox import SANDBOX_PAGE_ID, SANDBOX_TABLE_HEADING, seed_confluence
-from tests.fakes._server import serve
-from tests.fakes.confluence import FakeConfluence
+from tasklane.stack.peers._server import serve
+from tasklane.stack.peers.confluence import FakeConfluence
+from tasklane.stack.sandbox import SANDBOX_PAGE_ID, SANDBOX_TABLE_HEADING, seed_confluence
 from tests.flows.test_jira_export import artifacts_of, task_runs_of
 
 PASSWORD = "conf-pa55-7c2e91"

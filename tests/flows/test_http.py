@@ -13,7 +13,7 @@ from blocks import HttpBasicAuth, HttpBearerAuth
 from deployments.jobs import HttpJob
 from deployments.policy import RunPolicy
 from flows.http import http_flow
-from tests.fakes._server import serve
+from tasklane.stack.peers._server import serve
 from tests.flows.conftest import server_logs
 
 TOKEN = "tok-0123456789abcdef"
@@ -112,7 +112,7 @@ def test_request_timeout(peer: str) -> None:
 
 
 def test_unreachable_host_fails_clearly() -> None:
-    from tests.fakes._server import free_port
+    from tasklane.stack.peers._server import free_port
 
     state = send(HttpJob(url=f"http://127.0.0.1:{free_port()}/x", request_timeout=2))
     assert state.is_failed() and "request failed" in state.message

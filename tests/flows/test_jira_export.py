@@ -17,9 +17,9 @@ from blocks import JiraCredentials
 from deployments.integration_jobs import JiraExportJob
 from deployments.policy import RunPolicy
 from flows.jira_export import jira_export_flow
+from tasklane.stack.peers._server import serve
+from tasklane.stack.peers.jira import FakeJira, demo_issues, make_fake_jira
 from tests.conftest import run
-from tests.fakes._server import serve
-from tests.fakes.jira import FakeJira, demo_issues, make_fake_jira
 from tests.flows.conftest import server_logs
 
 SECRET = "jira-s3cret-4d1b9e"

@@ -6,7 +6,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from deployments.history import HistorySettings
+from tasklane.settings.reports import HistorySettings
 from tests.conftest import run
 
 
@@ -22,7 +22,7 @@ def test_maintenance_deletes_the_oldest_beyond_the_limit_with_logs_and_artifacts
     )
 
     from flows.maintenance import maintenance_flow
-    from tests.deployments.test_history import make_deployment, make_runs
+    from tests.tasklane.history.test_runs import make_deployment, make_runs
 
     tag = f"tl-maint-{uuid.uuid4().hex[:8]}"
 

@@ -12,9 +12,9 @@ from blocks import MattermostCredentials
 from deployments.integration_jobs import MattermostNotifyJob
 from deployments.policy import RunPolicy
 from flows.mattermost_notify import mattermost_notify_flow
-from tasklane.sandbox import SANDBOX_CHANNEL, seed_mattermost
-from tests.fakes._server import serve
-from tests.fakes.mattermost import FakeMattermost
+from tasklane.stack.peers._server import serve
+from tasklane.stack.peers.mattermost import FakeMattermost
+from tasklane.stack.sandbox import SANDBOX_CHANNEL, seed_mattermost
 from tests.flows.conftest import server_logs
 from tests.flows.test_jira_export import artifacts_of, task_runs_of
 

@@ -10,12 +10,12 @@ import pytest
 from openpyxl import load_workbook
 
 from blocks import ConfluenceCredentials, MattermostCredentials
-from deployments.history import ReportSettings
-from tasklane.sandbox import SANDBOX_CHANNEL, seed_mattermost
+from tasklane.settings.reports import ReportSettings
+from tasklane.stack.peers._server import serve
+from tasklane.stack.peers.confluence import FakeConfluence
+from tasklane.stack.peers.mattermost import FakeMattermost
+from tasklane.stack.sandbox import SANDBOX_CHANNEL, seed_mattermost
 from tests.conftest import run
-from tests.fakes._server import serve
-from tests.fakes.confluence import FakeConfluence
-from tests.fakes.mattermost import FakeMattermost
 
 PAGE_ID = "4242"
 MM_TOKEN = "mm-report-token-1c9f"
@@ -56,7 +56,7 @@ def settings_for(peers, tmp_path: Path, tag: str) -> ReportSettings:
 def make(tag: str, states: list[str]) -> list[str]:
     from prefect.client.orchestration import get_client
 
-    from tests.deployments.test_history import make_deployment, make_runs
+    from tests.tasklane.history.test_runs import make_deployment, make_runs
 
     async def go():
         async with get_client() as client:
@@ -120,7 +120,7 @@ def test_a_report_that_crashes_half_way_is_repeated_without_duplicates(
     peers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import flows.report as report
-    from deployments.history import read_watermark
+    from tasklane.reports.watermark import read_watermark
 
     confluence, mattermost, channels, _ = peers
     tag = f"tl-rep-{uuid.uuid4().hex[:8]}"

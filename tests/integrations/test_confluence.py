@@ -24,8 +24,8 @@ from integrations.errors import (
     TableNotFoundError,
     TableShapeError,
 )
-from tests.fakes._server import serve
-from tests.fakes.confluence import FakeConfluence, storage_problem
+from tasklane.stack.peers._server import serve
+from tasklane.stack.peers.confluence import FakeConfluence, storage_problem
 
 PAGE_ID = "789012"
 

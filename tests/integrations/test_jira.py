@@ -27,8 +27,8 @@ from integrations.jira import (
     fetch_issue_tree,
     make_jira_client,
 )
-from tests.fakes._server import free_port, serve
-from tests.fakes.jira import FakeJira, big_project, demo_issues, make_fake_jira
+from tasklane.stack.peers._server import free_port, serve
+from tasklane.stack.peers.jira import FakeJira, big_project, demo_issues, make_fake_jira
 
 USERS = {"bot": "s3cret-token"}
 FAST_RETRY = RetryPolicy(max_retries=3, backoff_factor=0.01, backoff_max=0.05, max_retry_after=5)

@@ -18,8 +18,8 @@ from integrations.jira_excel import (
     excel_datetime,
     write_issue_tree_xlsx,
 )
-from tests.fakes._server import serve
-from tests.fakes.jira import demo_issues, make_fake_jira
+from tasklane.stack.peers._server import serve
+from tasklane.stack.peers.jira import demo_issues, make_fake_jira
 
 ROOT_HEADERS = [
     "Key",

@@ -16,8 +16,8 @@ from integrations.mattermost import (
     make_mattermost_driver,
     parse_command,
 )
-from tests.fakes._server import serve
-from tests.fakes.mattermost import FakeMattermost
+from tasklane.stack.peers._server import serve
+from tasklane.stack.peers.mattermost import FakeMattermost
 
 BOT = "tasklane-bot"
 

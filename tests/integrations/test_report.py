@@ -7,7 +7,6 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from deployments.history import TEMPLATE_DIR
 from integrations.report import (
     DEFAULT_COLUMNS,
     RunRecord,
@@ -20,6 +19,7 @@ from integrations.report import (
     upsert_results,
     write_report_xlsx,
 )
+from tasklane.reports import MESSAGE_TEMPLATE_DIR
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -76,7 +76,7 @@ def test_statistics_per_task_group_overall() -> None:
 
 
 def test_rows_and_templates_can_be_replaced(tmp_path: Path) -> None:
-    env = template_environment(TEMPLATE_DIR)
+    env = template_environment(MESSAGE_TEMPLATE_DIR)
     rows = table_rows(RECORDS[:2], DEFAULT_COLUMNS, env)
     assert list(rows[0]) == list(DEFAULT_COLUMNS)
     assert (
@@ -102,7 +102,7 @@ def test_rows_and_templates_can_be_replaced(tmp_path: Path) -> None:
     )
     assert "… and 1 more" in default
     (tmp_path / "mattermost.md.j2").write_text("{{ summary.total }} runs, {{ summary.failed }} failed")
-    mine = template_environment(TEMPLATE_DIR, tmp_path)
+    mine = template_environment(MESSAGE_TEMPLATE_DIR, tmp_path)
     assert render_template(mine, "mattermost.md.j2", summary=summary) == "5 runs, 2 failed\n"
     assert "# Report" in render_template(
         mine,
@@ -134,12 +134,12 @@ def test_workbook_has_runs_stats_and_charts(tmp_path: Path) -> None:
 
 def test_results_table_is_created_then_upserted_by_run_id() -> None:
     from integrations.confluence import ConfluencePages, make_confluence_client, read_table
-    from tests.fakes._server import serve
-    from tests.fakes.confluence import FakeConfluence
+    from tasklane.stack.peers._server import serve
+    from tasklane.stack.peers.confluence import FakeConfluence
 
     fake = FakeConfluence()
     fake.add_page("77", "Results", "<p>intro</p>")
-    env = template_environment(TEMPLATE_DIR)
+    env = template_environment(MESSAGE_TEMPLATE_DIR)
     with serve(fake.app) as url:
         pages = ConfluencePages(make_confluence_client(url, "bot", "bot-password"))
         first = upsert_results(pages, "77", "Runs", list(DEFAULT_COLUMNS), table_rows(RECORDS[:3], None, env))

@@ -25,9 +25,10 @@ import pytest
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
 from deployments.pool import PoolSpec, ensure_work_pool
-from tasklane import stack
+from tasklane.stack import processes as stack
+from tasklane.stack.peers._server import free_port
+from tasklane.stack.postgres import database_url
 from tests import conftest
-from tests.fakes._server import free_port
 
 DOWNTIME_SECONDS = 120
 FIRST_DUE_AFTER_STOP = 20  # beyond the worker's prefetch, so no run is taken before the stop
@@ -69,7 +70,7 @@ def test_runs_due_while_the_server_is_down_follow_the_missed_policy(tmp_path: Pa
     database = "sqlite" if conftest.TEST_DATABASE == "sqlite" else conftest.fresh_database("server_down")
     marker = tmp_path / "ran"
     catalog = tmp_path / "tasks.yaml"
-    server = stack.start_server(home, "127.0.0.1", port, database=database, ui=False)
+    server = stack.start_server(home, "127.0.0.1", port, database_url=database_url(home, database), ui=False)
     worker = None
     try:
         with temporary_settings({PREFECT_API_URL: api_url}):
@@ -110,7 +111,8 @@ def test_runs_due_while_the_server_is_down_follow_the_missed_policy(tmp_path: Pa
             time.sleep(max(0.0, (stop_at - datetime.now(UTC)).total_seconds()))
             stack.stop_process_tree(server.pid)
             time.sleep(DOWNTIME_SECONDS)
-            server = stack.start_server(home, "127.0.0.1", port, database=database, ui=False)
+            url = database_url(home, database)
+            server = stack.start_server(home, "127.0.0.1", port, database_url=url, ui=False)
 
             async def settled() -> dict[str, list]:
                 async with get_client() as client:

@@ -16,8 +16,8 @@ import pytest
 
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
-from deployments.operations import find_task
-from tasklane import stack
+from tasklane.stack import processes as stack
+from tasklane.tasks.lookup import find_task
 from tests.conftest import API_URL, TEST_HOME, make_pool, run
 
 POOL = "tasklane-two-workers"

@@ -17,9 +17,9 @@ import pytest
 
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
-from deployments.operations import run_task
-from tasklane import stack
-from tasklane.stack import descendants
+from tasklane.stack import processes as stack
+from tasklane.stack.processes import descendants
+from tasklane.tasks.lookup import run_task
 from tests.conftest import API_URL, TEST_HOME, make_pool, run
 
 POOL = "tasklane-crash"

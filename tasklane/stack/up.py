@@ -1,0 +1,111 @@
+"""`make up`: bring the whole local stack up, in order, and say where the UI is."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from rich.console import Console
+
+from deployments.apply import Target, apply
+from deployments.catalog import load_catalog
+from deployments.pool import PoolSpec, ensure_work_pool
+from tasklane.settings import Settings
+from tasklane.stack import processes as stack_mod
+from tasklane.stack.postgres import Cluster, database_url
+
+PREFECT_TOML = Path("prefect.toml")
+
+
+def write_project_prefect_toml(api_url: str, path: Path = PREFECT_TOML) -> None:
+    """Point every Prefect client started in this directory (CLI, `prefect ...`) at the stack.
+
+    Prefect 3 reads `prefect.toml` from the working directory; environment variables
+    (PREFECT_API_URL) still win, so another server can always be chosen explicitly.
+    """
+    path.write_text(
+        "# Written by `tasklane up`: Prefect clients in this directory use the local stack.\n"
+        f'[api]\nurl = "{api_url}"\n'
+    )
+
+
+async def _prepare(settings: Settings, api_url: str) -> list[str]:
+    from prefect.client.orchestration import PrefectClient
+
+    async with PrefectClient(api_url) as client:
+        pool = PoolSpec(settings.pool.name, settings.pool.concurrency, dict(settings.pool.queues))
+        lines = await ensure_work_pool(client, pool)
+        catalog = load_catalog(list(settings.catalog), required=False)
+        target = Target(settings.pool.name, settings.timezone, settings.project)
+        result = await apply(client, catalog, target)
+        lines += [str(c) for c in result.pending]
+        lines.append(f"catalog: {len(catalog.tasks)} tasks ({len(result.pending)} changed)")
+        return lines
+
+
+def bring_up(settings: Settings, stack: stack_mod.Stack, console: Console, *, start_worker: bool) -> None:
+    """Server, pool and queues, blocks, catalog, worker; each step reported as it lands."""
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True)
+    api_url = settings.server.api_url
+    if stack_mod.server_answers(api_url):
+        raise stack_mod.StackError(
+            f"something already answers at {api_url}; stop it or set TASKLANE_SERVER__PORT"
+        )
+    database = settings.server.database
+    if database == "postgres":
+        cluster = Cluster(home)
+        stack.processes.append(cluster.start(progress=lambda line: console.print(line, highlight=False)))
+        stack.record()
+        where = f"PostgreSQL {cluster.display_url()}"
+    elif database == "sqlite":
+        where = f"SQLite {home}/prefect.db"
+    else:
+        scheme, _, rest = database.partition("://")
+        where = f"{scheme}://{rest.rsplit('@', 1)[-1]}"  # without credentials
+    console.print(f"starting the Prefect server on {settings.server.ui_url} (database: {where})…")
+    stack.processes.append(
+        stack_mod.start_server(
+            home,
+            settings.server.host,
+            settings.server.port,
+            database_url=database_url(home, settings.server.database),
+        )
+    )
+    stack.record()
+    write_project_prefect_toml(api_url)
+    stack_mod.register_blocks(home, api_url)
+    console.print("blocks registered")
+    if settings.sandbox:
+        from tasklane.stack.sandbox import start_sandbox
+
+        sandbox = start_sandbox(home, api_url=api_url)
+        stack.processes.append(sandbox.managed)
+        stack.record()
+        console.print(
+            f"sandbox (blocks {sandbox.block_name!r}): Jira {sandbox.jira_url}, "
+            f"Confluence {sandbox.confluence_url}, Mattermost {sandbox.mattermost_url}"
+        )
+    for line in asyncio.run(_prepare(settings, api_url)):
+        console.print(f"  {line}", highlight=False)
+    if start_worker:
+        stack.processes.append(
+            stack_mod.start_worker(
+                home,
+                api_url,
+                settings.pool.name,
+                query_seconds=settings.worker.query_seconds,
+                prefetch_seconds=settings.worker.prefetch_seconds,
+            )
+        )
+        stack.record()
+        console.print(f"worker polling pool {settings.pool.name!r} (logs: {home}/logs/worker.log)")
+    from tasklane.api import load_api_settings
+
+    api = load_api_settings()
+    stack.processes.append(
+        stack_mod.start_process("api", ["tasklane", "api"], stack_mod.prefect_env(api_url, home), home)
+    )
+    stack.record()
+    console.print(f"REST API on http://{api.host}:{api.port} (tokens: `tasklane token create NAME --role R`)")
+    console.print(f"\n[bold green]Tasklane is up.[/bold green] Prefect UI: {settings.server.ui_url}")

@@ -1,0 +1,196 @@
+"""Operations on the tasks a server holds: find, list, show, run, follow a run.
+
+The CLI calls these, and so will the REST API: one implementation of each operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    DeploymentFilterTags,
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect.client.schemas.sorting import FlowRunSort
+from pydantic import ValidationError
+
+from deployments.apply import TASKLANE_TAG, Target, read_task_deployments
+from deployments.errors import CatalogError, Problem, UnknownTaskError
+from deployments.task_types import registered_task_types
+
+
+def tag_value(tags: list[str], prefix: str) -> str | None:
+    for tag in tags:
+        if tag.startswith(prefix + ":"):
+            return tag.split(":", 1)[1]
+    return None
+
+
+@dataclass
+class TaskRow:
+    """One line of `tasklane list`."""
+
+    name: str
+    type: str | None
+    group: str | None
+    priority: str | None
+    schedule: str
+    enabled: bool
+    next_run: datetime | None
+    last_state: str | None
+    last_run: datetime | None
+    deployment_id: UUID
+
+
+@dataclass
+class TaskDetail:
+    row: TaskRow
+    deployment: DeploymentResponse
+    recent_runs: list[FlowRun] = field(default_factory=list)
+
+
+def describe_schedules(deployment: DeploymentResponse) -> str:
+    parts = []
+    for item in deployment.schedules or []:
+        schedule = item.schedule
+        text = getattr(schedule, "cron", None) or getattr(schedule, "rrule", None)
+        if text is None and getattr(schedule, "interval", None) is not None:
+            text = f"every {schedule.interval}"
+        tz = getattr(schedule, "timezone", None)
+        parts.append(f"{text}{f' ({tz})' if tz and tz != 'UTC' else ''}")
+    return "; ".join(parts) or "-"
+
+
+async def find_task(client: PrefectClient, name: str, target: Target | None = None) -> DeploymentResponse:
+    """The deployment of task `name` (any Tasklane project unless `target` narrows it)."""
+    tags = [TASKLANE_TAG] + ([target.project_tag] if target else [])
+    found = await client.read_deployments(
+        deployment_filter=DeploymentFilter(
+            name=DeploymentFilterName(any_=[name]), tags=DeploymentFilterTags(all_=tags)
+        ),
+        limit=2,
+    )
+    if not found:
+        known = [
+            d.name
+            for d in await client.read_deployments(
+                deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=tags)), limit=200
+            )
+        ]
+        raise UnknownTaskError(name, str(client.api_url), known)
+    return found[0]
+
+
+async def _next_run(client: PrefectClient, deployment_id: UUID) -> datetime | None:
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+        ),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        limit=1,
+    )
+    return runs[0].expected_start_time if runs else None
+
+
+async def recent_runs(client: PrefectClient, deployment_id: UUID, limit: int = 5) -> list[FlowRun]:
+    """The latest runs that have left Scheduled, newest first."""
+    return await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED])),
+        ),
+        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+        limit=limit,
+    )
+
+
+async def task_row(client: PrefectClient, deployment: DeploymentResponse) -> TaskRow:
+    last = await recent_runs(client, deployment.id, limit=1)
+    return TaskRow(
+        name=deployment.name,
+        type=tag_value(deployment.tags, "type"),
+        group=tag_value(deployment.tags, "group"),
+        priority=tag_value(deployment.tags, "priority"),
+        schedule=describe_schedules(deployment),
+        enabled=not deployment.paused,
+        next_run=None if deployment.paused else await _next_run(client, deployment.id),
+        last_state=last[0].state_name if last else None,
+        last_run=(last[0].start_time or last[0].expected_start_time) if last else None,
+        deployment_id=deployment.id,
+    )
+
+
+async def list_tasks(client: PrefectClient, target: Target) -> list[TaskRow]:
+    deployments = await read_task_deployments(client, target)
+    rows = await asyncio.gather(*(task_row(client, d) for d in deployments.values()))
+    return sorted(rows, key=lambda r: r.name)
+
+
+async def show_task(client: PrefectClient, name: str, target: Target | None = None) -> TaskDetail:
+    deployment = await find_task(client, name, target)
+    return TaskDetail(
+        row=await task_row(client, deployment),
+        deployment=deployment,
+        recent_runs=await recent_runs(client, deployment.id, limit=10),
+    )
+
+
+def set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
+    """`kwargs.obj` = value sets target["kwargs"]["obj"], creating mappings on the way."""
+    *parents, last = dotted.split(".")
+    for key in parents:
+        child = target.get(key)
+        target[key] = child = dict(child) if isinstance(child, dict) else {}
+        target = child
+    target[last] = value
+
+
+def merged_job(deployment: DeploymentResponse, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The deployment's job parameters with `--param` overrides, validated by the type's model.
+
+    Keys are the job's fields, dotted for nested ones: `command=...`, `kwargs.days=7`.
+    """
+    job = json.loads(json.dumps(deployment.parameters.get("job", {})))  # a deep copy
+    for key, value in overrides.items():
+        set_path(job, key, value)
+    task_type = registered_task_types().get(tag_value(deployment.tags, "type") or "")
+    if task_type is not None:
+        try:
+            task_type.job_model.model_validate(job)
+        except ValidationError as exc:
+            problems = [
+                Problem(
+                    "--param",
+                    deployment.name,
+                    ".".join(map(str, e["loc"])) or None,
+                    e["msg"].removeprefix("Value error, "),
+                )
+                for e in exc.errors()
+            ]
+            raise CatalogError(problems, where="--param", outcome="nothing was run") from None
+    return job
+
+
+async def run_task(
+    client: PrefectClient, name: str, overrides: dict[str, Any] | None = None, target: Target | None = None
+) -> FlowRun:
+    """Create a flow run of task `name` now (its upstream dependencies are not involved)."""
+    deployment = await find_task(client, name, target)
+    parameters = None
+    if overrides:
+        parameters = {**deployment.parameters, "job": merged_job(deployment, overrides)}
+    return await client.create_flow_run_from_deployment(deployment.id, parameters=parameters, tags=["manual"])

@@ -1,0 +1,351 @@
+"""Managing the tasks a server holds: enable, disable, delete, clone, export, cancel, explain.
+
+These are the operations of `tasklane enable|disable|delete|clone|export|cancel|explain`,
+and the REST API calls the same functions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterTags,
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    WorkPoolFilter,
+    WorkPoolFilterName,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect.states import Cancelling
+
+from deployments.apply import (
+    NOTIFY_LABEL,
+    NOTIFY_OFF,
+    PROJECT_TAG_PREFIX,
+    TASKLANE_TAG,
+    UPSTREAM_TAG_PREFIX,
+    Target,
+    create_deployment,
+)
+from deployments.errors import DeploymentsError, UnknownTaskError
+from tasklane.tasks.lookup import find_task, tag_value
+
+ACTIVE_STATES = [StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]
+WAITING_STATES = [StateType.SCHEDULED, StateType.PENDING]
+WORKER_SILENT_AFTER = timedelta(seconds=90)
+RESERVED_TAG_PREFIXES = ("type:", "group:", "owner:", "priority:", UPSTREAM_TAG_PREFIX, PROJECT_TAG_PREFIX)
+
+
+async def tasks_by_name_or_group(
+    client: PrefectClient, target: Target, name: str | None = None, group: str | None = None
+) -> list[DeploymentResponse]:
+    """The deployments of one task, or of every task in a group (exactly one of the two)."""
+    if (name is None) == (group is None):
+        raise DeploymentsError("name a task or a --group, not both and not neither")
+    if name is not None:
+        return [await find_task(client, name, target)]
+    found = await client.read_deployments(
+        deployment_filter=DeploymentFilter(
+            tags=DeploymentFilterTags(all_=[TASKLANE_TAG, target.project_tag, f"group:{group}"])
+        )
+    )
+    if not found:
+        raise DeploymentsError(f"no tasks in group {group!r} of project {target.project!r}")
+    return found
+
+
+async def set_enabled(
+    client: PrefectClient, deployments: list[DeploymentResponse], enabled: bool
+) -> list[str]:
+    """Resume or pause each deployment; its schedules are kept, only paused. Returns the changed names."""
+    changed = []
+    for deployment in deployments:
+        if bool(deployment.paused) == (not enabled):
+            continue
+        if enabled:
+            await client.resume_deployment(deployment.id)
+        else:
+            await client.pause_deployment(deployment.id)
+        changed.append(deployment.name)
+    return changed
+
+
+async def delete_tasks(client: PrefectClient, deployments: list[DeploymentResponse]) -> list[str]:
+    """Delete deployments and the automations they own (their dependency triggers)."""
+    for deployment in deployments:
+        await client.delete_resource_owned_automations(f"prefect.deployment.{deployment.id}")
+        await client.delete_deployment(deployment.id)
+    return [d.name for d in deployments]
+
+
+async def clone_task(client: PrefectClient, name: str, new_name: str, target: Target | None = None) -> UUID:
+    """A new task with the same type, parameters, schedules and tags under another name.
+
+    The clone's schedules get new slugs; its dependency triggers are not copied (a clone
+    usually means "like this, but run it by hand first").
+    """
+    source = await find_task(client, name, target)
+    try:
+        await find_task(client, new_name)
+    except UnknownTaskError:
+        pass
+    else:
+        raise DeploymentsError(f"a task named {new_name!r} already exists")
+    schedules = [
+        DeploymentScheduleCreate(
+            schedule=s.schedule, active=s.active, slug=f"{s.slug or 'schedule'}-{uuid.uuid4().hex[:6]}"
+        )
+        for s in source.schedules
+    ]
+    return await create_deployment(
+        client,
+        # Labels carry the task's notify spec as written (apply.NOTIFY_LABEL); the server adds its own.
+        labels={k: v for k, v in (source.labels or {}).items() if k == NOTIFY_LABEL},
+        flow_id=source.flow_id,
+        name=new_name,
+        version=source.version,
+        entrypoint=source.entrypoint,
+        description=source.description,
+        tags=[t for t in source.tags if not t.startswith(UPSTREAM_TAG_PREFIX)],
+        parameters=source.parameters,
+        parameter_openapi_schema=source.parameter_openapi_schema,
+        enforce_parameter_schema=source.enforce_parameter_schema,
+        work_pool_name=source.work_pool_name,
+        work_queue_name=source.work_queue_name,
+        schedules=schedules,
+        paused=source.paused,
+        concurrency_limit=source.global_concurrency_limit.limit if source.global_concurrency_limit else None,
+        concurrency_options=source.concurrency_options,
+    )
+
+
+def _duration_text(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+def schedule_to_spec(item: Any) -> dict[str, Any]:
+    """A Prefect schedule as a catalog schedule mapping."""
+    schedule = item.schedule
+    spec: dict[str, Any]
+    if getattr(schedule, "cron", None):
+        spec = {"cron": schedule.cron}
+    elif getattr(schedule, "interval", None) is not None:
+        spec = {"every": _duration_text(schedule.interval)}
+    else:
+        spec = {"rrule": schedule.rrule}
+    if getattr(schedule, "timezone", None):
+        spec["timezone"] = schedule.timezone
+    return spec
+
+
+def deployment_to_task(deployment: DeploymentResponse) -> dict[str, Any]:
+    """What the server holds for a task, as a catalog task mapping."""
+    tags = deployment.tags
+    task: dict[str, Any] = {"name": deployment.name, "type": tag_value(tags, "type")}
+    if deployment.description:
+        task["description"] = deployment.description
+    for key in ("group", "owner"):
+        value = tag_value(tags, key)
+        if value and not (key == "group" and value == "default"):
+            task[key] = value
+    priority = tag_value(tags, "priority")
+    if priority and priority != "MEDIUM":
+        task["priority"] = priority
+    user_tags = [t for t in tags if t != TASKLANE_TAG and not t.startswith(RESERVED_TAG_PREFIXES)]
+    if user_tags:
+        task["tags"] = user_tags
+    upstream = [t.removeprefix(UPSTREAM_TAG_PREFIX) for t in tags if t.startswith(UPSTREAM_TAG_PREFIX)]
+    if upstream:
+        task["depends_on"] = upstream
+    if deployment.schedules:
+        specs = [schedule_to_spec(s) for s in deployment.schedules]
+        task["schedule"] = specs[0] if len(specs) == 1 else specs
+    policy = deployment.parameters.get("policy", {})
+    delays = policy.get("retry_delays") or []
+    if policy.get("retries"):
+        retry: dict[str, Any] = {"max_retries": policy["retries"], "retry_delay": delays[0] if delays else 0}
+        if len(delays) > 1 and delays[0]:
+            retry["backoff_factor"] = round(delays[1] / delays[0], 6)
+        if policy.get("retry_jitter_factor"):
+            retry["jitter"] = policy["retry_jitter_factor"]
+        task["retry"] = retry
+    if policy.get("timeout_seconds"):
+        task["timeout_seconds"] = policy["timeout_seconds"]
+    limit = deployment.global_concurrency_limit.limit if deployment.global_concurrency_limit else None
+    if limit and limit != 1:
+        task["max_concurrent"] = limit
+    if deployment.paused:
+        task["enabled"] = False
+    # `notify:` as the catalog wrote it (label set by apply); none: the task follows the settings' default.
+    notify = (deployment.labels or {}).get(NOTIFY_LABEL)
+    if notify is not None:
+        try:
+            task["notify"] = None if notify == NOTIFY_OFF else json.loads(notify)
+        except (TypeError, ValueError):
+            task["notify"] = notify  # not Tasklane's JSON: loading it names the problem
+    task.update(deployment.parameters.get("job", {}))
+    return task
+
+
+async def export_tasks(client: PrefectClient, target: Target, group: str | None = None) -> dict[str, Any]:
+    """The catalog document of the tasks the server holds (optionally one group)."""
+    tags = [TASKLANE_TAG, target.project_tag] + ([f"group:{group}"] if group else [])
+    deployments = await client.read_deployments(
+        deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=tags))
+    )
+    return {"tasks": [deployment_to_task(d) for d in sorted(deployments, key=lambda d: d.name)]}
+
+
+async def _runs(client: PrefectClient, deployment_id: UUID, states: list[StateType]) -> list[FlowRun]:
+    return await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states)),
+        )
+    )
+
+
+def _as_uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
+async def cancel(client: PrefectClient, run_or_task: str, target: Target | None = None) -> list[FlowRun]:
+    """Cancel one run (by id) or every active or waiting run of a task (by name).
+
+    The worker sees Cancelling and stops the run's process; a shell job's process group goes
+    with it.
+    """
+    run_id = _as_uuid(run_or_task)
+    if run_id is not None:
+        runs = [await client.read_flow_run(run_id)]
+    else:
+        deployment = await find_task(client, run_or_task, target)
+        runs = await _runs(client, deployment.id, ACTIVE_STATES + [StateType.SCHEDULED, StateType.PAUSED])
+        # Future scheduled runs of the schedule stay: cancelling means "stop what is due or running".
+        now = datetime.now(UTC)
+        runs = [
+            r for r in runs if r.state_type != StateType.SCHEDULED or (r.expected_start_time or now) <= now
+        ]
+    cancelled = []
+    for flow_run in runs:
+        if flow_run.state and flow_run.state.is_final():
+            continue
+        await client.set_flow_run_state(
+            flow_run.id, Cancelling(message="cancelled by tasklane cancel"), force=True
+        )
+        cancelled.append(flow_run)
+    return cancelled
+
+
+@dataclass
+class Explanation:
+    sentence: str
+    facts: dict[str, Any]
+
+
+async def explain(client: PrefectClient, run_or_task: str, target: Target | None = None) -> Explanation:
+    """Why a run is waiting or late, in one sentence with the numbers."""
+    run_id = _as_uuid(run_or_task)
+    if run_id is not None:
+        flow_run = await client.read_flow_run(run_id)
+        deployment = await client.read_deployment(flow_run.deployment_id) if flow_run.deployment_id else None
+    else:
+        deployment = await find_task(client, run_or_task, target)
+        waiting = await _runs(client, deployment.id, WAITING_STATES)
+        now = datetime.now(UTC)
+        due = [r for r in waiting if (r.expected_start_time or now) <= now]
+        if not due:
+            nxt = min((r.expected_start_time for r in waiting if r.expected_start_time), default=None)
+            when = f"; the next run is due at {nxt:%Y-%m-%d %H:%M:%S %Z}" if nxt else ""
+            return Explanation(f"{deployment.name} has no run waiting{when}.", {"waiting": 0})
+        flow_run = min(due, key=lambda r: r.expected_start_time or now)
+    state = flow_run.state
+    name = deployment.name if deployment else flow_run.name
+    if state is None or state.type not in WAITING_STATES:
+        return Explanation(
+            f"run {flow_run.name} of {name} is {state.name if state else 'without state'}, not waiting.",
+            {"state": state.name if state else None},
+        )
+    now = datetime.now(UTC)
+    late = (now - flow_run.expected_start_time).total_seconds() if flow_run.expected_start_time else 0.0
+    facts: dict[str, Any] = {"state": state.name, "late_seconds": round(late, 1)}
+    lead = f"run {flow_run.name} of {name} is {state.name}" + (f", {late:.0f} s late" if late > 1 else "")
+    if deployment is None or deployment.work_pool_name is None:
+        return Explanation(f"{lead}: it belongs to no work pool, so no worker will pick it up.", facts)
+    if deployment.paused:
+        return Explanation(f"{lead}: the task is disabled (its deployment is paused).", facts)
+    if state.name == "AwaitingConcurrencySlot" or (
+        deployment.global_concurrency_limit
+        and len(await _runs(client, deployment.id, [StateType.RUNNING]))
+        >= deployment.global_concurrency_limit.limit
+    ):
+        limit = deployment.global_concurrency_limit.limit if deployment.global_concurrency_limit else "?"
+        running = len(await _runs(client, deployment.id, [StateType.RUNNING]))
+        facts.update(task_limit=limit, task_running=running)
+        return Explanation(
+            f"{lead}: the task's own limit is full ({running} of {limit} runs running; "
+            "max_concurrent in the catalog).",
+            facts,
+        )
+    pool = await client.read_work_pool(deployment.work_pool_name)
+    if pool.is_paused:
+        return Explanation(f"{lead}: work pool {pool.name!r} is paused (scheduler stopped).", facts)
+    pool_running = await client.read_flow_runs(
+        work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool.name])),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE_STATES))
+        ),
+    )
+    facts.update(pool=pool.name, pool_limit=pool.concurrency_limit, pool_running=len(pool_running))
+    if pool.concurrency_limit is not None and len(pool_running) >= pool.concurrency_limit:
+        return Explanation(
+            f"{lead}: work pool {pool.name!r} is full ({len(pool_running)} of {pool.concurrency_limit} "
+            f"slots busy); it waits in queue {deployment.work_queue_name!r}.",
+            facts,
+        )
+    queue = await client.read_work_queue_by_name(deployment.work_queue_name or "default", pool.name)
+    if queue.is_paused:
+        return Explanation(f"{lead}: queue {queue.name!r} of pool {pool.name!r} is paused.", facts)
+    workers = await client.read_workers_for_work_pool(pool.name)
+    recent = [
+        w for w in workers if w.last_heartbeat_time and now - w.last_heartbeat_time < WORKER_SILENT_AFTER
+    ]
+    facts.update(workers_polling=len(recent))
+    if not recent:
+        last = max((w.last_heartbeat_time for w in workers if w.last_heartbeat_time), default=None)
+        seen = f" (last heard {(now - last).total_seconds():.0f} s ago)" if last else " (none ever)"
+        return Explanation(f"{lead}: no worker is polling pool {pool.name!r}{seen}; start one.", facts)
+    return Explanation(
+        f"{lead}: pool {pool.name!r} has {len(pool_running)} of "
+        f"{pool.concurrency_limit or 'unlimited'} slots busy and {len(recent)} worker(s) polling; "
+        "it should start within the workers' polling interval.",
+        facts,
+    )
+
+
+async def downstream_of(client: PrefectClient, name: str, target: Target | None = None) -> list[str]:
+    tags = [TASKLANE_TAG, f"{UPSTREAM_TAG_PREFIX}{name}"] + ([target.project_tag] if target else [])
+    found = await client.read_deployments(
+        deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=tags))
+    )
+    return sorted(d.name for d in found)

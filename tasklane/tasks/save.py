@@ -1,0 +1,143 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.responses import DeploymentResponse
+
+from deployments.apply import (
+    TASKLANE_TAG,
+    UPSTREAM_TAG_PREFIX,
+    Target,
+    check_names_free,
+    desired_deployment,
+    push_deployment,
+    read_task_deployments,
+    sync_automations,
+)
+from deployments.catalog import Catalog, TaskSpec, find_cycle
+from deployments.errors import CatalogError, Problem, UnknownTaskError
+from deployments.schedules import _server_dates
+from tasklane.tasks.lookup import find_task
+from tasklane.tasks.manage import deployment_to_task
+
+TITLE_TAG_PREFIX = "title:"
+
+
+def title_of(deployment: DeploymentResponse) -> str:
+    """A task's display name: the `title:` tag the API sets for names that are not ids, else its name."""
+    for tag in deployment.tags:
+        if tag.startswith(TITLE_TAG_PREFIX):
+            return tag.removeprefix(TITLE_TAG_PREFIX)
+    return deployment.name
+
+
+def slug(text: str) -> str:
+    """A task id (catalog name) made from a display name: 'Daily Backup' -> 'daily-backup'."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text.strip()).strip("-._").lower()
+    return cleaned[:100]
+
+
+def task_mapping(deployment: DeploymentResponse) -> dict[str, Any]:
+    """What the server holds for a task as a catalog mapping (`deployment_to_task` plus the missed policy)."""
+    mapping = deployment_to_task(deployment)
+    missed = deployment.parameters.get("policy", {}).get("missed")
+    if missed and missed != "run_once":
+        mapping["missed"] = missed
+    return mapping
+
+
+async def find_task_by_id(client: PrefectClient, ident: str, target: Target) -> DeploymentResponse:
+    """The task of this project whose name (or deployment id) is `ident`; UnknownTaskError if none."""
+    try:
+        deployment_id = UUID(ident)
+    except ValueError:
+        return await find_task(client, ident, target)
+    try:
+        deployment = await client.read_deployment(deployment_id)
+    except Exception:  # ObjectNotFound and friends: an id the server does not hold
+        raise UnknownTaskError(ident, f"project {target.project!r}") from None
+    if TASKLANE_TAG not in deployment.tags or target.project_tag not in deployment.tags:
+        raise UnknownTaskError(ident, f"project {target.project!r}")
+    return deployment
+
+
+async def save_task(
+    client: PrefectClient,
+    task: TaskSpec,
+    target: Target,
+    *,
+    existing: DeploymentResponse | None = None,
+    keep_schedules: bool = False,
+) -> UUID:
+    """Create or replace one task's deployment exactly as `apply` would, leaving every other task alone.
+
+    Args:
+        task: the validated task (`deployments.catalog.parse_task`).
+        existing: its current deployment when it is an update (None: a new task, whose name must be free).
+        keep_schedules: keep the deployment's current schedules (an update that does not change them,
+            where the server's compiled form cannot be read back as a spec).
+
+    Raises:
+        CatalogError: the name is taken by another project, an upstream is unknown, a dependency cycle,
+            or a schedule Prefect cannot express.
+    """
+    mine = await read_task_deployments(client, target)
+    if existing is None:
+        await check_names_free(client, Catalog(tasks=[task]), target, mine)
+    problems = []
+    for upstream in task.depends_on:
+        if upstream == task.name:
+            problems.append(Problem("request", task.name, "depends_on", "a task cannot depend on itself"))
+        elif upstream not in mine:
+            problems.append(Problem("request", task.name, "depends_on", f"unknown task {upstream!r}"))
+    graph = {
+        name: [t.removeprefix(UPSTREAM_TAG_PREFIX) for t in d.tags if t.startswith(UPSTREAM_TAG_PREFIX)]
+        for name, d in mine.items()
+    }
+    graph[task.name] = list(task.depends_on)
+    cycle = find_cycle(graph)
+    if cycle and not problems:
+        problems.append(
+            Problem("request", task.name, "depends_on", "dependency cycle: " + " -> ".join(cycle))
+        )
+    if problems:
+        raise CatalogError(problems, where="the request", outcome="nothing was changed")
+    try:
+        desired = desired_deployment(task, target)
+    except ValueError as exc:
+        raise CatalogError(
+            [Problem("request", task.name, "schedule", str(exc))],
+            where="the request",
+            outcome="nothing was changed",
+        ) from None
+    if keep_schedules and existing is not None:
+        desired.schedules = [
+            DeploymentScheduleCreate(schedule=s.schedule, active=task.enabled, slug=s.slug)
+            for s in existing.schedules
+        ]
+    if existing is not None and existing.entrypoint != desired.entrypoint:
+        # Another type is another flow: the old deployment would linger beside the new one.
+        await client.delete_resource_owned_automations(f"prefect.deployment.{existing.id}")
+        await client.delete_deployment(existing.id)
+    deployment_id = await push_deployment(client, desired)
+    ids = {name: d.id for name, d in mine.items()}
+    ids[task.name] = deployment_id
+    await sync_automations(client, task, deployment_id, ids)
+    return deployment_id
+
+
+def next_runs(deployment: DeploymentResponse, n: int = 1, after: datetime | None = None) -> list[datetime]:
+    """The next `n` runs of a deployment's active schedules, expanded as Prefect's server does."""
+    if deployment.paused:
+        return []
+    schedules = [s.schedule for s in deployment.schedules or [] if s.active]
+    if not schedules:
+        return []
+    return _server_dates(schedules, n, after or datetime.now(UTC))

@@ -1,0 +1,174 @@
+"""`tasklane up` / `tasklane down` (what `make up` and `make down` run), for real.
+
+Ctrl-C or `down` must stop every process the stack started, a running job's own children
+included, and a second `up` must reuse the same database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tasklane.stack.peers._server import free_port
+from tasklane.stack.processes import descendants
+
+TASKLANE = str(Path(sys.executable).with_name("tasklane"))
+CATALOG = """
+tasks:
+  - name: long-job
+    type: shell
+    command: |
+      sleep 300 & echo $! > {pidfile}
+      sleep 300
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class Up:
+    """`tasklane up` in its own session, its output collected as it comes."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], *, sigint_ignored: bool = False):
+        self.process = subprocess.Popen(
+            [TASKLANE, "up"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            # What a shell's `&` hands a background job: Ctrl-C must stop the stack all the same.
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
+        )
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def wait_for(self, text: str, timeout: float = 150) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.output):
+            assert self.process.poll() is None, "".join(self.output)
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{''.join(self.output)}"
+            time.sleep(0.2)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def wait_stopped(self, timeout: float = 90) -> None:
+        """Wait for `tasklane up` to exit; on a timeout say what it printed and what still runs."""
+        started = time.monotonic()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            left = [Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in descendants(self.process.pid)]
+            raise AssertionError(
+                f"`tasklane up` still running {timeout} s after the signal; it printed:\n{self.text}\n"
+                f"and still runs: {left}"
+            ) from None
+        print(f"`tasklane up` stopped {time.monotonic() - started:.1f} s after the signal")
+
+
+def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) -> None:
+    port, api_port = free_port(), free_port()
+    pidfile = tmp_path / "job.pid"
+    (tmp_path / "tasks.yaml").write_text(textwrap.dedent(CATALOG.format(pidfile=pidfile)))
+    env = {
+        **os.environ,
+        "TASKLANE_HOME": str(tmp_path / ".tasklane"),
+        "TASKLANE_SERVER__PORT": str(port),
+        "TASKLANE_POOL__NAME": "tasklane",
+        "TASKLANE_PROJECT": "default",
+        "TASKLANE_CATALOG": '["tasks.yaml"]',
+        "TASKLANE_WORKER__QUERY_SECONDS": "1",
+        "TASKLANE_API__PORT": str(api_port),
+    }
+    env.pop("PREFECT_API_URL")  # the stack must point its own clients at its own server
+    api = f"http://127.0.0.1:{port}/api"
+
+    up = Up(tmp_path, env, sigint_ignored=True)
+    up.wait_for("Tasklane is up")
+    assert f"Prefect UI: http://127.0.0.1:{port}" in up.text
+    assert httpx.get(f"{api}/health").status_code == 200
+    assert (tmp_path / "prefect.toml").read_text().count(api) == 1
+    assert (tmp_path / ".tasklane" / "prefect.db").exists()
+    deadline = time.monotonic() + 30
+    while True:  # the REST API comes up beside the server
+        try:
+            health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2)
+            if health.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the REST API did not answer /health"
+        time.sleep(0.5)
+    assert health.json()["status"] == "ok"
+
+    cli_env = {**env, "PREFECT_API_URL": api}
+    run = subprocess.run(
+        [TASKLANE, "run", "long-job"], cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    deadline = time.monotonic() + 60
+    while not pidfile.exists():
+        assert time.monotonic() < deadline, "the worker never started the job"
+        time.sleep(0.2)
+    job_child = int(pidfile.read_text())
+    started = [up.process.pid, *descendants(up.process.pid)]
+    assert len(started) >= 4  # supervisor, server, worker, flow run, shell, sleeps
+
+    os.killpg(up.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+    up.wait_stopped()
+    time.sleep(0.5)
+    assert not [p for p in [*started, job_child] if alive(p)], "processes left after Ctrl-C"
+    assert "stopped." in up.text
+
+    again = Up(tmp_path, env)
+    again.wait_for("Tasklane is up")
+    assert "catalog: 1 tasks (0 changed)" in again.text  # the same database, nothing re-created
+    started = [again.process.pid, *descendants(again.process.pid)]
+    down = subprocess.run(
+        [TASKLANE, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert down.returncode == 0 and "tasklane up" in down.stdout
+    again.wait_stopped()
+    assert not [p for p in started if alive(p)], "processes left after `tasklane down`"
+    nothing = subprocess.run([TASKLANE, "down"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "nothing was running" in nothing.stdout
+
+
+@pytest.mark.parametrize(
+    ("started", "tiers"),
+    [
+        # what came after the server together, then the server, then what it stood on
+        ([("postgres", 1), ("server", 2), ("sandbox", 3), ("worker", 4), ("api", 5)], [[3, 4, 5], [2], [1]]),
+        ([("server", 2), ("worker", 4)], [[4], [2]]),
+        ([("worker", 4)], [[4], []]),
+    ],
+)
+def test_the_stack_stops_in_tiers(monkeypatch, started, tiers) -> None:
+    from tasklane.stack import processes as stack
+    calls: list[list[int]] = []
+    monkeypatch.setattr(stack, "stop_process_trees", lambda pids: calls.append(list(pids)))
+    stack.stop_in_tiers(started)
+    assert calls == tiers
