@@ -1,4 +1,7 @@
-"""TODO docstring."""
+"""A run's logs: read (offset, limit, level, grep), follow live until the run ends
+(`follow_run`, `follow_logs`), and export to a file. `tasklane logs`, `tasklane run --wait` and
+the REST API's `/executions/{id}/logs` all use these.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""A run's result as the REST API shows it: read back from the run's result artifact
+(the markdown artifact `flows/_runtime` records, with the result as a JSON block).
+"""
 
 from __future__ import annotations
 

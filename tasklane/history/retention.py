@@ -1,4 +1,7 @@
-"""TODO docstring."""
+"""Retention: delete finished runs older than `history.retention_days` and beyond
+`history.max_records`, with their artifacts (Prefect deletes a deleted run's logs itself).
+The maintenance flow (`flows/maintenance.py`) calls `purge_history`.
+"""
 
 from __future__ import annotations
 

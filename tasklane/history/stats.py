@@ -1,4 +1,7 @@
-"""TODO docstring."""
+"""Statistics of runs: per task, group and day over a window (`task_stats`, the CLI's
+`tasklane stats` and the report), and counts by state from the server's own aggregate
+(`state_counts`, `/flow_runs/history`), whatever the history's size.
+"""
 
 from __future__ import annotations
 

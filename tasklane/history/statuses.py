@@ -1,4 +1,11 @@
-"""TODO docstring."""
+"""Run statuses in the words the old systems used (PENDING, RUNNING, DONE, FAILED, RETRY,
+TIMEOUT, CANCELLED), mapped from Prefect's state names and types, and counts of runs by status.
+
+- `seed_status`: the status of a Prefect state (a task that never ran is PENDING);
+- `states_of`: the Prefect state names of one status, for filters;
+- `project_runs`: the `RunQuery` of one project's runs;
+- `run_stats`: counts by status and run time from `stats.state_counts` (one aggregate query).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The report's watermark: the end time and ids of the last runs reported, kept as a
+Prefect Variable on the server, so a report after a crash neither skips nor repeats a run.
+"""
 
 from __future__ import annotations
 

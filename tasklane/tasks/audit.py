@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The audit trail: every change is a `tasklane.*` Prefect event (who, what, which task,
+outcome), read back newest first. Prefect's event store keeps them; nothing else does.
+"""
 
 from __future__ import annotations
 

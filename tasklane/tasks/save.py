@@ -1,4 +1,8 @@
-"""TODO docstring."""
+"""Save one task from a mapping (the REST API's create and update; later the console's):
+validate it as the catalog would, compile it and push its deployment and automations, without
+touching the project's other tasks. Also a task's display title, its id from a title, and its
+next runs from its compiled schedules.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""Start and stop the scheduler: pause or resume the work pool (runs already started finish;
+no new run starts while it is paused). The old systems' `/scheduler/start|stop`.
+"""
 
 from __future__ import annotations
 

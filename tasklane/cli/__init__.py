@@ -1,0 +1,33 @@
+"""`tasklane`: the command line, one typer sub-app per noun, merged into one command.
+
+- `catalog`: validate, apply, preview, types, template list|show, new;
+- `tasks`: list, show, enable, disable, delete, clone, export, run;
+- `runs`: history, logs, cancel, explain;
+- `reports`: stats, report;
+- `stack`: up, down, api;  `tokens`: token create|list|revoke;  `chat`: listen.
+
+It talks to the Prefect server that Prefect's own settings name (PREFECT_API_URL, the
+project's prefect.toml written by `tasklane up`, or the active profile).
+
+May import the product's packages (`tasklane.tasks`, `tasklane.history`, `tasklane.reports`,
+`tasklane.stack`, `tasklane.chat`, `tasklane.api` to serve it), `deployments` and
+`tasklane.settings`; nothing imports the CLI.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tasklane.cli import catalog, chat, reports, runs, stack, tasks, tokens
+
+app = typer.Typer(
+    help="Tasklane: a task catalog on Prefect 3.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+for noun in (catalog, tasks, runs, reports, stack, tokens, chat):
+    app.add_typer(noun.app)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,114 @@
+"""`tasklane`: validate and apply the task catalog, list, show and run tasks, run the stack.
+
+It talks to the Prefect server that Prefect's own settings name (PREFECT_API_URL, the
+project's prefect.toml written by `tasklane up`, or the active profile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+from rich.console import Console
+
+from deployments.apply import Target
+from deployments.catalog import Catalog, load_catalog
+from deployments.errors import DeploymentsError
+from deployments.pool import PoolSpec
+from tasklane.settings import Settings
+
+# Wide when piped, so tables and messages are not folded at 80 columns in logs and tests.
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+T = TypeVar("T")
+
+
+NameArg = Annotated[str | None, typer.Argument(help="Task name (or use --group).")]
+GroupOpt = Annotated[str | None, typer.Option("--group", "-g", help="Every task of this group.")]
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Catalog files or directories (default: the settings' catalog)."),
+]
+
+
+def run_reporting_errors(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; turn the errors a user can act on into one clear line."""
+    try:
+        return asyncio.run(coro)
+    except DeploymentsError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        from prefect.settings import PREFECT_API_URL
+
+        err.print(
+            f"[red]error:[/red] cannot reach the Prefect server at {PREFECT_API_URL.value()} ({exc}); "
+            "is `make up` running?",
+            highlight=False,
+        )
+        raise typer.Exit(3) from None
+
+
+def target_of(settings: Settings) -> Target:
+    return Target(work_pool=settings.pool.name, timezone=settings.timezone, project=settings.project)
+
+
+def pool_of(settings: Settings) -> PoolSpec:
+    return PoolSpec(settings.pool.name, settings.pool.concurrency, dict(settings.pool.queues))
+
+
+def load_catalog_or_exit(paths: list[Path] | None, settings: Settings) -> Catalog:
+    try:
+        if paths:
+            return load_catalog(paths, required=True)
+        return load_catalog(list(settings.catalog), required=False)
+    except DeploymentsError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def prefect_client():
+    from prefect.client.orchestration import get_client
+
+    return get_client()
+
+
+def when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S %Z") if value else "-"
+
+
+
+
+def since_or_exit(text: str | None):
+    """'2026-11-01', an ISO date-time, or a duration back from now ('7d', '12h')."""
+    from datetime import UTC, datetime
+
+    from deployments.schedules import parse_duration
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        err.print(
+            f"[red]error:[/red] {text!r} is not a date-time (ISO) or a duration back from now (7d, 12h)"
+        )
+        raise typer.Exit(2) from None
+
+
+
+

@@ -1,0 +1,228 @@
+"""Tasks on the server: `tasklane list`, `show`, `enable`, `disable`, `delete`, `clone`,
+`export`, `run`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from tasklane.cli._shared import (
+    GroupOpt,
+    NameArg,
+    console,
+    err,
+    prefect_client,
+    run_reporting_errors,
+    target_of,
+    when,
+)
+from tasklane.settings import get_settings
+
+app = typer.Typer()
+
+
+@app.command(name="list")
+def list_command() -> None:
+    """Tasks on the server: type, group, priority, schedule, next run, last state."""
+    settings = get_settings()
+
+    async def go():
+        from tasklane.tasks.lookup import list_tasks
+
+        async with prefect_client() as client:
+            return await list_tasks(client, target_of(settings))
+
+    rows = run_reporting_errors(go())
+    table = Table("name", "type", "group", "priority", "schedule", "next run", "last state")
+    for row in rows:
+        table.add_row(
+            row.name + ("" if row.enabled else " (disabled)"),
+            row.type or "-",
+            row.group or "-",
+            row.priority or "-",
+            row.schedule,
+            when(row.next_run),
+            row.last_state or "-",
+        )
+    console.print(table)
+
+
+@app.command()
+def show(name: str) -> None:
+    """One task: its deployment, parameters, schedules and recent runs."""
+
+    async def go():
+        from tasklane.tasks.lookup import show_task
+        from tasklane.tasks.manage import downstream_of
+
+        async with prefect_client() as client:
+            return await show_task(client, name), await downstream_of(client, name)
+
+    detail, downstream = run_reporting_errors(go())
+    row, deployment = detail.row, detail.deployment
+    console.print(f"[bold]{row.name}[/bold]  ({row.type}, group {row.group}, priority {row.priority})")
+    if deployment.description:
+        console.print(deployment.description)
+    console.print(f"deployment: {deployment.id}  queue: {deployment.work_queue_name}  enabled: {row.enabled}")
+    console.print(f"schedule: {row.schedule}   next run: {when(row.next_run)}")
+    upstream = [t.split(":", 1)[1] for t in deployment.tags if t.startswith("upstream:")]
+    console.print(f"runs after: {', '.join(upstream) or '-'}   runs before: {', '.join(downstream) or '-'}")
+    console.print("parameters:")
+    console.print(yaml.safe_dump(deployment.parameters, sort_keys=False).rstrip(), highlight=False)
+    if detail.recent_runs:
+        table = Table("run", "state", "started", "duration")
+        for run in detail.recent_runs:
+            table.add_row(
+                str(run.id),
+                run.state_name or "-",
+                when(run.start_time),
+                f"{run.total_run_time.total_seconds():.1f}s",
+            )
+        console.print(table)
+
+
+
+
+
+
+def _set_enabled(name: str | None, group: str | None, enabled: bool) -> None:
+    settings = get_settings()
+
+    async def go():
+        from tasklane.tasks.manage import set_enabled, tasks_by_name_or_group
+
+        async with prefect_client() as client:
+            found = await tasks_by_name_or_group(client, target_of(settings), name, group)
+            return found, await set_enabled(client, found, enabled)
+
+    found, changed = run_reporting_errors(go())
+    word = "enabled" if enabled else "disabled"
+    console.print(f"{word}: {', '.join(changed) or 'nothing (already ' + word + ')'} ({len(found)} matched)")
+
+
+@app.command()
+def enable(name: NameArg = None, group: GroupOpt = None) -> None:
+    """Resume a task's (or a group's) schedules and triggers."""
+    _set_enabled(name, group, True)
+
+
+@app.command()
+def disable(name: NameArg = None, group: GroupOpt = None) -> None:
+    """Pause a task's (or a group's) schedules without deleting them; manual runs still work."""
+    _set_enabled(name, group, False)
+
+
+@app.command()
+def delete(
+    name: NameArg = None,
+    group: GroupOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete a task's (or a group's) deployment; its run history stays on the server."""
+    settings = get_settings()
+
+    async def find():
+        from tasklane.tasks.manage import tasks_by_name_or_group
+
+        async with prefect_client() as client:
+            return await tasks_by_name_or_group(client, target_of(settings), name, group)
+
+    found = run_reporting_errors(find())
+    names = ", ".join(d.name for d in found)
+    if not yes and not typer.confirm(f"delete {len(found)} task(s): {names}?"):
+        raise typer.Exit(1)
+
+    async def go():
+        from tasklane.tasks.manage import delete_tasks
+
+        async with prefect_client() as client:
+            return await delete_tasks(client, found)
+
+    console.print(f"deleted: {', '.join(run_reporting_errors(go()))}")
+
+
+@app.command()
+def clone(name: str, new_name: str) -> None:
+    """Copy a task under a new name (same type, parameters, schedules, queue)."""
+
+    async def go():
+        from tasklane.tasks.manage import clone_task
+
+        async with prefect_client() as client:
+            return await clone_task(client, name, new_name)
+
+    console.print(f"cloned {name} as {new_name} ({run_reporting_errors(go())})")
+
+
+@app.command()
+def export(
+    group: GroupOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """The catalog YAML of the tasks the server holds."""
+    settings = get_settings()
+
+    async def go():
+        from tasklane.tasks.manage import export_tasks
+
+        async with prefect_client() as client:
+            return await export_tasks(client, target_of(settings), group)
+
+    text = yaml.safe_dump(run_reporting_errors(go()), sort_keys=False, allow_unicode=True)
+    if output:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _parse_params(params: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in params:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            err.print(f"[red]error:[/red] --param {item!r} is not KEY=VALUE")
+            raise typer.Exit(2)
+        overrides[key] = yaml.safe_load(raw) if raw else ""
+    return overrides
+
+
+@app.command()
+def run(
+    name: str,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE (YAML value).")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Stream the logs; exit with the run's outcome.")
+    ] = False,
+) -> None:
+    """Run a task now (alone: its dependencies are not involved)."""
+    overrides = _parse_params(param or [])
+
+    async def go():
+        from tasklane.history.logs import follow_run
+        from tasklane.tasks.lookup import run_task
+
+        async with prefect_client() as client:
+            flow_run = await run_task(client, name, overrides)
+            console.print(f"created run {flow_run.name} ({flow_run.id})", highlight=False)
+            if not wait:
+                return flow_run
+
+            def show_log(log) -> None:
+                stamp = log.timestamp.strftime("%H:%M:%S")
+                console.print(f"{stamp} {log.message}", highlight=False, markup=False)
+
+            return await follow_run(client, flow_run.id, on_log=show_log)
+
+    flow_run = run_reporting_errors(go())
+    if wait:
+        state = flow_run.state
+        console.print(f"{name}: {state.name if state else '?'} {state.message or '' if state else ''}")
+        raise typer.Exit(0 if state and state.is_completed() else 1)
