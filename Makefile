@@ -33,12 +33,15 @@ up: install
 down:
 	@if [ -x $(BIN)/tasklane ]; then $(BIN)/tasklane down; fi
 
+# ruff; the layers and no import circles (import-linter, contracts in .importlinter); types
+# (mypy, settings in pyproject.toml) over the catalog mapping, the integrations and the flows.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy deployments integrations flows
 
 # The main suite on SQLite with tests/reliability beside it, on SQLite then PostgreSQL (scripts/test).
-test: install
-	$(BIN)/ruff check .
+test: lint
 	BIN=$(BIN) PYTEST_ARGS='$(PYTEST_ARGS)' scripts/test
 
 # The reliability tests again, with the Prefect server on a fresh local PostgreSQL database,

@@ -5,7 +5,7 @@ type, schedule, priority, retry, ...) sit beside the parameters of its type (`co
 for shell, `url` for http, ...), as in the seeds' create-task body. Loading validates
 everything and reports every problem at once, each naming the file, the task and the field.
 
-A task's `notify:` (alerts, `deployments.alerts.NotifySpec`) is laid over settings
+A task's `notify:` (alerts, `tasklane.settings.alerts.NotifySpec`) is laid over settings
 `alerts.default_notify`, so a task that writes none gets the default and `notify: off` opts out.
 """
 
@@ -28,12 +28,12 @@ from pydantic import (
     field_validator,
 )
 
-from deployments.alerts import current_alert_settings
 from deployments.errors import CatalogError, Problem
 from deployments.jobs import JobModel
-from deployments.policy import MissedPolicy, RetryPolicy, RunPolicy
+from deployments.policy import MissedPolicy, RunPolicy, TaskRetryPolicy
 from deployments.schedules import ScheduleSpec, parse_schedules
 from deployments.task_types import TaskType, registered_task_types
+from tasklane.settings import get_settings
 from tasklane.settings.alerts import AlertSettings, NotifySpec
 
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -44,6 +44,11 @@ SECRET_KEY = re.compile(
 SECRET_VALUE = re.compile(r"^(bearer|basic|token)\s+\S{8,}", re.IGNORECASE)
 # Fields whose values name blocks rather than hold secrets.
 REFERENCE_FIELDS = {"secret_env", "auth_block"}
+
+
+def current_alert_settings() -> AlertSettings:
+    """Settings `alerts` (config.yaml, TASKLANE_ALERTS__*)."""
+    return get_settings().alerts
 
 
 class Priority(StrEnum):
@@ -73,8 +78,8 @@ class TaskSpec(BaseModel):
     timeout_seconds: float | None = Field(
         None, gt=0, validation_alias=AliasChoices("timeout_seconds", "timeout")
     )
-    retry: RetryPolicy = Field(
-        default_factory=RetryPolicy, validation_alias=AliasChoices("retry", "retry_policy")
+    retry: TaskRetryPolicy = Field(
+        default_factory=TaskRetryPolicy, validation_alias=AliasChoices("retry", "retry_policy")
     )
     enabled: bool = True
     depends_on: list[str] = Field(

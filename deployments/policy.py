@@ -15,8 +15,8 @@ MissedPolicy = Literal["run_all", "run_once", "skip"]
 MAX_RETRY_DELAY_SECONDS = 24 * 3600
 
 
-class RetryPolicy(BaseModel):
-    """How often and how long apart a failed run is tried again."""
+class TaskRetryPolicy(BaseModel):
+    """A task's retries (catalog `retry:`): how often and how long apart a failed run is tried again."""
 
     model_config = {"extra": "forbid"}
 
@@ -56,7 +56,7 @@ class RunPolicy(BaseModel):
     @classmethod
     def from_retry(
         cls,
-        retry: RetryPolicy,
+        retry: TaskRetryPolicy,
         timeout_seconds: float | None,
         missed: MissedPolicy = "run_once",
         missed_grace_seconds: float = 60.0,

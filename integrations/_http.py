@@ -263,8 +263,10 @@ def error_for_response(
         >>> answer = requests.Response()
         >>> answer.status_code, answer.url, answer._content = 404, "https://mm.example.com/x?a=1", b"{}"
         >>> error = error_for_response(answer, service="mattermost", source="ops", method="GET")
-        >>> type(error).__name__, error.url, str(error)[:52]
-        ('NotFoundError', 'https://mm.example.com/x', "Mattermost 'ops': GET https://mm.example.com/x answer")
+        >>> type(error).__name__, error.url
+        ('NotFoundError', 'https://mm.example.com/x')
+        >>> str(error)
+        "Mattermost 'ops': GET https://mm.example.com/x answered 404: not found, or not visible to these credentials. Mattermost said: {}"
     """
     status = response.status_code
     request = response.request

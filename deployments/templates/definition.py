@@ -103,7 +103,9 @@ def _task_problems(template: Template, where: str) -> list[Problem]:
     task = template.task
     if "name" in task:
         problems.append(
-            Problem(where, None, "task.name", "is set from the new task's name (tasklane new NAME); remove it")
+            Problem(
+                where, None, "task.name", "is set from the new task's name (tasklane new NAME); remove it"
+            )
         )
     if not isinstance(task.get("type"), str):
         problems.append(Problem(where, None, "task.type", "is required: the task type (shell, http, ...)"))

@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         settings: Tasklane settings (default: `get_settings()`).
         api: API settings (default: `settings.api` once folded in, else `TASKLANE_API__*`).
     """
-    from tasklane.api import seed000, seed001, seed003
+    from tasklane.api import compat
+    from tasklane.api.routers import audit, executions, schedules, stats, tasks, templates
 
     settings = settings or get_settings()
     api = api or getattr(settings, "api", None) or load_api_settings()
@@ -60,9 +61,10 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         template_dirs=list(settings.templates),
     )
     install_error_handlers(app)
-    app.include_router(seed000.router)
-    app.include_router(seed001.router)
-    app.include_router(seed003.router)
+    app.include_router(compat.router)
+    app.include_router(compat.scheduler_router)
+    for resource in (tasks, executions, stats, templates, schedules, audit):
+        app.include_router(resource.router)
     return app
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import DeploymentResponse
 
 from deployments.apply import read_task_deployments
@@ -20,11 +19,10 @@ from tasklane.api.schemas import (
     TaskIn,
     TaskSummary,
 )
-from tasklane.history.runs import RunQuery, first_runs
-from tasklane.history.statuses import SEED003_STATUS, seed_status
-from tasklane.tasks.lookup import TaskRow, describe_schedules, tag_value
+from tasklane.history.statuses import SCHEDULER_STATUS, seed_status
+from tasklane.tasks.lookup import TaskRow, describe_schedules, tag_value, task_rows
 from tasklane.tasks.manage import RESERVED_TAG_PREFIXES, delete_tasks
-from tasklane.tasks.save import TITLE_TAG_PREFIX, next_runs, save_task, slug, task_mapping, title_of
+from tasklane.tasks.save import TITLE_TAG_PREFIX, save_task, slug, task_mapping, title_of
 
 # --- reading -------------------------------------------------------------------------------------
 
@@ -55,51 +53,13 @@ async def read_task(ctx: Ctx, ident: str) -> DeploymentResponse:
 
 
 async def rows(ctx: Ctx, deployments: list[DeploymentResponse]) -> list[TaskRow]:
-    """`operations.TaskRow`s of the deployments (next run, last state), briefly cached.
-
-    The latest run and the next scheduled run of every task come from two sorted reads across
-    all of them (`history.first_runs`), not two queries per task as `operations.task_row` makes.
-    """
-    if not deployments:
-        return []
+    """`tasks.lookup.task_rows` of the deployments (next run, last state), briefly cached."""
 
     async def load() -> list[TaskRow]:
-        ids = [d.id for d in deployments]
-        active = [d.id for d in deployments if not d.paused]
-        last, upcoming = await asyncio.gather(
-            first_runs(ctx.client, LAST_RUN, ids),
-            first_runs(ctx.client, NEXT_RUN, active, sort="EXPECTED_START_TIME_ASC"),
-        )
-        return [_row(d, last.get(d.id), upcoming.get(d.id)) for d in deployments]
+        return await task_rows(ctx.client, deployments)
 
     key = ("rows", tuple((d.id, d.updated) for d in deployments))
     return await ctx.state.cache.get(key, load)
-
-
-# `operations.task_row`'s two reads: the latest run that left Scheduled, the earliest Scheduled one.
-LAST_RUN = RunQuery(tags=(), excluded_types=(StateType.SCHEDULED.value,))
-NEXT_RUN = RunQuery(tags=(), state_types=(StateType.SCHEDULED.value,))
-
-
-def _row(deployment: DeploymentResponse, last: FlowRun | None, upcoming: FlowRun | None) -> TaskRow:
-    """`operations.task_row` of a deployment from its runs read beforehand."""
-    next_run = upcoming.expected_start_time if upcoming is not None and not deployment.paused else None
-    # The server creates scheduled runs a little ahead; the schedules say it at once.
-    planned = next_runs(deployment, 1)
-    if planned and (next_run is None or planned[0] < next_run):
-        next_run = planned[0]
-    return TaskRow(
-        name=deployment.name,
-        type=tag_value(deployment.tags, "type"),
-        group=tag_value(deployment.tags, "group"),
-        priority=tag_value(deployment.tags, "priority"),
-        schedule=describe_schedules(deployment),
-        enabled=not deployment.paused,
-        next_run=next_run,
-        last_state=last.state_name if last else None,
-        last_run=(last.start_time or last.expected_start_time) if last else None,
-        deployment_id=deployment.id,
-    )
 
 
 def user_tags(deployment: DeploymentResponse) -> list[str]:
@@ -174,7 +134,7 @@ def to_summary(deployment: DeploymentResponse, row: TaskRow) -> TaskSummary:
         schedule=row.schedule,
         next_run=row.next_run,
         last_run=row.last_run,
-        last_status=SEED003_STATUS[seed_status(row.last_state)] if row.last_state else None,
+        last_status=SCHEDULER_STATUS[seed_status(row.last_state)] if row.last_state else None,
         type=row.type,
         description=deployment.description or "",
         priority=row.priority,
@@ -189,7 +149,9 @@ def duration(run: FlowRun) -> float | None:
     return None
 
 
-def to_execution(run: FlowRun, task_id: str | None, result: Any = None, *, seed003: bool = True) -> Execution:
+def to_execution(
+    run: FlowRun, task_id: str | None, result: Any = None, *, scheduler_names: bool = True
+) -> Execution:
     state = run.state
     status = seed_status(state.name if state else None, state.type if state else None)
     output = None
@@ -211,7 +173,7 @@ def to_execution(run: FlowRun, task_id: str | None, result: Any = None, *, seed0
     return Execution(
         id=str(run.id),
         task_id=task_id,
-        status=SEED003_STATUS[status] if seed003 else status,
+        status=SCHEDULER_STATUS[status] if scheduler_names else status,
         started_at=run.start_time,
         finished_at=run.end_time,
         duration=duration(run),

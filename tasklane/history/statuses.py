@@ -62,7 +62,7 @@ SEED_STATUSES = ("PENDING", "RUNNING", "DONE", "FAILED", "RETRY", "TIMEOUT", "CA
 
 
 # Seed 003's lower-case names of the same statuses.
-SEED003_STATUS = {
+SCHEDULER_STATUS = {
     "PENDING": "pending",
     "RUNNING": "running",
     "DONE": "success",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +29,9 @@ from pydantic import ValidationError
 
 from deployments.apply import TASKLANE_TAG, Target, read_task_deployments
 from deployments.errors import CatalogError, Problem, UnknownTaskError
+from deployments.schedules import _server_dates
 from deployments.task_types import registered_task_types
+from tasklane.history.runs import RunQuery, first_runs
 
 
 def tag_value(tags: list[str], prefix: str) -> str | None:
@@ -94,18 +96,6 @@ async def find_task(client: PrefectClient, name: str, target: Target | None = No
     return found[0]
 
 
-async def _next_run(client: PrefectClient, deployment_id: UUID) -> datetime | None:
-    runs = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(
-            deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
-        ),
-        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-        limit=1,
-    )
-    return runs[0].expected_start_time if runs else None
-
-
 async def recent_runs(client: PrefectClient, deployment_id: UUID, limit: int = 5) -> list[FlowRun]:
     """The latest runs that have left Scheduled, newest first."""
     return await client.read_flow_runs(
@@ -118,8 +108,42 @@ async def recent_runs(client: PrefectClient, deployment_id: UUID, limit: int = 5
     )
 
 
-async def task_row(client: PrefectClient, deployment: DeploymentResponse) -> TaskRow:
-    last = await recent_runs(client, deployment.id, limit=1)
+def next_runs(deployment: DeploymentResponse, n: int = 1, after: datetime | None = None) -> list[datetime]:
+    """The next `n` runs of a deployment's active schedules, expanded as Prefect's server does."""
+    if deployment.paused:
+        return []
+    schedules = [s.schedule for s in deployment.schedules or [] if s.active]
+    if not schedules:
+        return []
+    return _server_dates(schedules, n, after or datetime.now(UTC))
+
+
+# The two reads behind every row: the latest run that left Scheduled, the earliest Scheduled one.
+LAST_RUN = RunQuery(tags=(), excluded_types=(StateType.SCHEDULED.value,))
+NEXT_RUN = RunQuery(tags=(), state_types=(StateType.SCHEDULED.value,))
+
+
+async def task_rows(client: PrefectClient, deployments: list[DeploymentResponse]) -> list[TaskRow]:
+    """The rows of these deployments, in their order: the latest run and the next scheduled run of
+    every task come from two sorted reads across all of them, not two queries per task.
+    """
+    if not deployments:
+        return []
+    ids = [d.id for d in deployments]
+    active = [d.id for d in deployments if not d.paused]
+    last, upcoming = await asyncio.gather(
+        first_runs(client, LAST_RUN, ids),
+        first_runs(client, NEXT_RUN, active, sort="EXPECTED_START_TIME_ASC"),
+    )
+    return [_row(d, last.get(d.id), upcoming.get(d.id)) for d in deployments]
+
+
+def _row(deployment: DeploymentResponse, last: FlowRun | None, upcoming: FlowRun | None) -> TaskRow:
+    next_run = upcoming.expected_start_time if upcoming is not None and not deployment.paused else None
+    # The server creates scheduled runs a little ahead; the schedules say it at once.
+    planned = next_runs(deployment, 1)
+    if planned and (next_run is None or planned[0] < next_run):
+        next_run = planned[0]
     return TaskRow(
         name=deployment.name,
         type=tag_value(deployment.tags, "type"),
@@ -127,26 +151,23 @@ async def task_row(client: PrefectClient, deployment: DeploymentResponse) -> Tas
         priority=tag_value(deployment.tags, "priority"),
         schedule=describe_schedules(deployment),
         enabled=not deployment.paused,
-        next_run=None if deployment.paused else await _next_run(client, deployment.id),
-        last_state=last[0].state_name if last else None,
-        last_run=(last[0].start_time or last[0].expected_start_time) if last else None,
+        next_run=next_run,
+        last_state=last.state_name if last else None,
+        last_run=(last.start_time or last.expected_start_time) if last else None,
         deployment_id=deployment.id,
     )
 
 
 async def list_tasks(client: PrefectClient, target: Target) -> list[TaskRow]:
     deployments = await read_task_deployments(client, target)
-    rows = await asyncio.gather(*(task_row(client, d) for d in deployments.values()))
-    return sorted(rows, key=lambda r: r.name)
+    return await task_rows(client, [deployments[name] for name in sorted(deployments)])
 
 
 async def show_task(client: PrefectClient, name: str, target: Target | None = None) -> TaskDetail:
     deployment = await find_task(client, name, target)
-    return TaskDetail(
-        row=await task_row(client, deployment),
-        deployment=deployment,
-        recent_runs=await recent_runs(client, deployment.id, limit=10),
-    )
+    (row,) = await task_rows(client, [deployment])
+    recent = await recent_runs(client, deployment.id, limit=10)
+    return TaskDetail(row=row, deployment=deployment, recent_runs=recent)
 
 
 def set_path(target: dict[str, Any], dotted: str, value: Any) -> None:

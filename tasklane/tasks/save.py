@@ -7,7 +7,6 @@ next runs from its compiled schedules.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +26,6 @@ from deployments.apply import (
 )
 from deployments.catalog import Catalog, TaskSpec, find_cycle
 from deployments.errors import CatalogError, Problem, UnknownTaskError
-from deployments.schedules import _server_dates
 from tasklane.tasks.lookup import find_task
 from tasklane.tasks.manage import deployment_to_task
 
@@ -135,13 +133,3 @@ async def save_task(
     ids[task.name] = deployment_id
     await sync_automations(client, task, deployment_id, ids)
     return deployment_id
-
-
-def next_runs(deployment: DeploymentResponse, n: int = 1, after: datetime | None = None) -> list[datetime]:
-    """The next `n` runs of a deployment's active schedules, expanded as Prefect's server does."""
-    if deployment.paused:
-        return []
-    schedules = [s.schedule for s in deployment.schedules or [] if s.active]
-    if not schedules:
-        return []
-    return _server_dates(schedules, n, after or datetime.now(UTC))

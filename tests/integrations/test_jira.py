@@ -12,11 +12,11 @@ import pytest
 from integrations.errors import (
     AuthenticationError,
     JiraQueryError,
-    JiraUnreachableError,
     NotFoundError,
     RateLimitedError,
     RemoteServiceError,
     ServiceUnavailableError,
+    ServiceUnreachableError,
 )
 from integrations.jira import (
     IssueTree,
@@ -348,7 +348,7 @@ def test_server_personal_access_token() -> None:
 def test_connection_refused_is_unreachable() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     client = make_jira_client(url, "bot", "x", cloud=False, timeout=2, retry=RetryPolicy(connect_retries=1))
-    with pytest.raises(JiraUnreachableError, match="no response"):
+    with pytest.raises(ServiceUnreachableError, match="no response"):
         fetch_issue_tree(client, root_key="DEMO-1", source="jira-down")
 
 

@@ -1,5 +1,8 @@
 """A local fake Jira (Cloud or Server/Data Center) for the real atlassian-python-api client.
 
+Long on purpose: one peer server whose endpoints share one issue store, the Cloud and Server
+flavours side by side so their differences read at a glance.
+
 It answers the REST paths and payload shapes the client uses, over real HTTP (serve it with
 `tasklane.stack.peers._server.serve`):
 

@@ -1,9 +1,22 @@
-"""Seed 000 (Go/Gin scheduler): /tasks, /reports, /health; and seed 004's /task_history.
+"""The REST APIs of the schedulers Tasklane replaces, served as each documented them.
 
-`GET /tasks/status/{status}` exists in both seeds: it is served as seed 000 documents it
-(`{total_count, data: [Task]}`, tasks whose latest run is in that status) and accepts seed 004's
-status names too (they are the same seven: PENDING, RUNNING, DONE, FAILED, RETRY, TIMEOUT,
-CANCELLED; case-insensitive, plus seed 003's success/failed/cancelled and Prefect's state names).
+Each old system, and what of it lives here:
+
+- **The Go/Gin scheduler** (Go, Gin and robfig/cron; its technical document is the first of the
+  teams' documents): `/tasks` CRUD with `{total_count, data: [Task]}` lists,
+  `/tasks/status/{status}`, `/tasks/tags/{tag}`, `/reports/{type}`, `/tasks/{id}/report`.
+- **The gocron job registry** (a Go service on go-co-op/gocron): `/api/v1/scheduler/jobs`,
+  `/start`, `/stop` (`scheduler_router`); start and stop resume and pause the work pool: while
+  it is paused no new run starts (scheduled runs wait), and runs already started finish.
+- **The FastAPI + APScheduler services** (Jira trees to Excel; Confluence result tables and
+  Mattermost posts): `/task_history`, and `/tasks/status/{status}` in their status names.
+- **The scheduler service requirements** (a full scheduler with a web console): its
+  `/api/scheduler/...` paths are Tasklane's own API (`tasklane.api.routers`); only its
+  lower-case status names (`SCHEDULER_STATUS` in `tasklane.history.statuses`) differ.
+
+Status names: the old systems share seven statuses (PENDING, RUNNING, DONE, FAILED, RETRY,
+TIMEOUT, CANCELLED; `tasklane.history.statuses` maps Prefect's states onto them). `parse_status`
+reads any of them case-insensitively, plus success/failed/cancelled and Prefect's state names.
 """
 
 from __future__ import annotations
@@ -19,8 +32,12 @@ from tasklane.api.schemas import (
     Health,
     HistoryEntry,
     HistoryList,
+    Job,
+    JobList,
     Message,
     Report,
+    SchedulerResponse,
+    SchedulerState,
     Task,
     TaskIn,
     TaskList,
@@ -49,6 +66,7 @@ from tasklane.history.statuses import (
 )
 from tasklane.tasks.lookup import recent_runs, run_task
 from tasklane.tasks.save import task_mapping
+from tasklane.tasks.scheduler import set_pool_paused
 
 router = APIRouter(responses=ERRORS)
 REPORT_TYPES = ("markdown", "mattermost", "confluence", "json")
@@ -77,7 +95,7 @@ def parse_status(text: str, field: str = "status") -> str:
     return status
 
 
-@router.get("/health", response_model=Health, tags=["seed 000"])
+@router.get("/health", response_model=Health, tags=["health"])
 async def health(request: Request) -> Health:
     """Liveness of the API (no token needed); `prefect` says whether the Prefect server answers."""
     from prefect.client.orchestration import get_client
@@ -98,14 +116,14 @@ async def _tasks(ctx: Ctx) -> list[Task]:
     return [to_task(d, r) for d, r in zip(deployments, found, strict=True)]
 
 
-@router.get("/tasks", response_model=TaskList, tags=["seed 000"])
+@router.get("/tasks", response_model=TaskList, tags=["compat: Go/Gin"])
 async def list_tasks(ctx: Ctx = VIEWER) -> TaskList:
     """Every task of the project (that the token's groups cover)."""
     tasks = await _tasks(ctx)
     return TaskList(total_count=len(tasks), data=tasks)
 
 
-@router.get("/tasks/status/{status}", response_model=TaskList, tags=["seed 000", "seed 004"])
+@router.get("/tasks/status/{status}", response_model=TaskList, tags=["compat: Go/Gin", "compat: FastAPI"])
 async def tasks_by_status(status: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -> TaskList:
     """Tasks whose latest run is in `status` (a task that never ran is PENDING)."""
     wanted = parse_status(status)
@@ -113,7 +131,7 @@ async def tasks_by_status(status: Annotated[str, Path(max_length=40)], ctx: Ctx 
     return TaskList(total_count=len(tasks), data=tasks)
 
 
-@router.get("/tasks/tags/{tag}", response_model=TaskList, tags=["seed 000"])
+@router.get("/tasks/tags/{tag}", response_model=TaskList, tags=["compat: Go/Gin"])
 async def tasks_by_tag(tag: Annotated[str, Path(max_length=200)], ctx: Ctx = VIEWER) -> TaskList:
     """Tasks carrying `tag` (a catalog tag, or one Tasklane sets such as `group:ops`)."""
     deployments = [d for d in await visible_deployments(ctx) if tag in d.tags]
@@ -135,13 +153,13 @@ async def _task_with_result(ctx: Ctx, deployment) -> Task:
     return to_task(deployment, row, result)
 
 
-@router.get("/tasks/{id}", response_model=Task, tags=["seed 000"])
+@router.get("/tasks/{id}", response_model=Task, tags=["compat: Go/Gin"])
 async def get_task(id: Annotated[str, Path(max_length=200)], ctx: Ctx = VIEWER) -> Task:
     """One task, with its latest run's result."""
     return await _task_with_result(ctx, await read_task(ctx, id))
 
 
-@router.post("/tasks", response_model=Task, status_code=201, tags=["seed 000"])
+@router.post("/tasks", response_model=Task, status_code=201, tags=["compat: Go/Gin"])
 async def create(body: TaskIn, ctx: Ctx = ADMIN) -> Task:
     """Create a task (a deployment). IMMEDIATE tasks are also run once now."""
     mapping = mapping_from_task_in(body)
@@ -155,7 +173,7 @@ async def create(body: TaskIn, ctx: Ctx = ADMIN) -> Task:
     return await _task_with_result(ctx, deployment)
 
 
-@router.put("/tasks/{id}", response_model=Task, tags=["seed 000"])
+@router.put("/tasks/{id}", response_model=Task, tags=["compat: Go/Gin"])
 async def update(body: TaskIn, id: Annotated[str, Path(max_length=200)], ctx: Ctx = ADMIN) -> Task:
     """Change a task; fields left out keep their values."""
     deployment = await _find(ctx, id)
@@ -170,7 +188,7 @@ async def update(body: TaskIn, id: Annotated[str, Path(max_length=200)], ctx: Ct
     return await _task_with_result(ctx, deployment)
 
 
-@router.delete("/tasks/{id}", response_model=Message, tags=["seed 000"])
+@router.delete("/tasks/{id}", response_model=Message, tags=["compat: Go/Gin"])
 async def delete(id: Annotated[str, Path(max_length=200)], ctx: Ctx = ADMIN) -> Message:
     deployment = await _find(ctx, id)
     await delete_task(ctx, deployment)
@@ -215,7 +233,7 @@ def _report_type(kind: str) -> str:
     return kind
 
 
-@router.get("/reports/{type}", response_model=Report, tags=["seed 000"])
+@router.get("/reports/{type}", response_model=Report, tags=["compat: Go/Gin"])
 async def report(type: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -> Report:
     """Every task's latest state and the runs' totals, as markdown, mattermost, confluence or json."""
     kind = _report_type(type)
@@ -246,7 +264,7 @@ async def report(type: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -
     return Report(report_type=kind, generated_at=datetime.now(UTC), data=data)
 
 
-@router.post("/tasks/{id}/report", response_model=TaskReport, tags=["seed 000"])
+@router.post("/tasks/{id}/report", response_model=TaskReport, tags=["compat: Go/Gin"])
 async def task_report(
     id: Annotated[str, Path(max_length=200)],
     type: Annotated[str, Query(max_length=40)] = "markdown",
@@ -284,7 +302,7 @@ async def task_report(
 # --- seed 004 ------------------------------------------------------------------------------------
 
 
-@router.get("/task_history", response_model=HistoryList, tags=["seed 004"])
+@router.get("/task_history", response_model=HistoryList, tags=["compat: FastAPI"])
 async def task_history(
     status: Annotated[
         str | None, Query(max_length=40, description="Only this status (DONE, FAILED, ...).")
@@ -318,3 +336,41 @@ async def task_history(
         for r in runs
     ]
     return HistoryList(total_count=total, data=data)
+
+
+# --- the gocron job registry: /api/v1/scheduler -------------------------------------------------
+
+scheduler_router = APIRouter(prefix="/api/v1/scheduler", tags=["compat: gocron"], responses=ERRORS)
+
+
+@scheduler_router.get("/jobs", response_model=JobList)
+async def jobs(ctx: Ctx = VIEWER) -> JobList:
+    """Every task as a job: its deployment id, name, next and last run."""
+    deployments = await visible_deployments(ctx)
+    found = await rows(ctx, deployments)
+    data = [
+        Job(id=str(d.id), name=d.name, next_run=r.next_run, last_run=r.last_run)
+        for d, r in zip(deployments, found, strict=True)
+    ]
+    return JobList(data=data)
+
+
+async def _switch(ctx: Ctx, paused: bool) -> SchedulerResponse:
+    pool = ctx.state.pool
+    event = "tasklane.scheduler.stopped" if paused else "tasklane.scheduler.started"
+    async with ctx.audit(event, f"tasklane.scheduler.{pool}", {"pool": pool, "paused": paused}) as record:
+        changed = await set_pool_paused(ctx.client, pool, paused)
+        record["result"] = "ok" if changed else "ok; already " + ("stopped" if paused else "running")
+    return SchedulerResponse(data=SchedulerState(pool=pool, paused=paused, changed=changed))
+
+
+@scheduler_router.post("/start", response_model=SchedulerResponse)
+async def start(ctx: Ctx = ADMIN) -> SchedulerResponse:
+    """Resume the work pool: scheduled runs start again."""
+    return await _switch(ctx, paused=False)
+
+
+@scheduler_router.post("/stop", response_model=SchedulerResponse)
+async def stop(ctx: Ctx = ADMIN) -> SchedulerResponse:
+    """Pause the work pool: no new run starts; running ones finish."""
+    return await _switch(ctx, paused=True)

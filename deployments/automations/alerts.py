@@ -13,8 +13,8 @@ Each rule becomes one automation owned by the task's deployment, whose actions a
 `blocks/email.py`, an SMTP sender over prefect-email's `EmailServerCredentials`).
 
 The catalog's `TaskSpec.notify` holds the spec (settings `alerts.default_notify` is the default of
-a task that writes none); `deployments.apply.sync_automations` creates, updates and deletes the
-automations when the catalog is applied.
+a task that writes none); `deployments.automations.sync.sync_automations` creates, updates and
+deletes the automations when the catalog is applied.
 
 How each rule maps onto Prefect (all verified on a real server in tests/deployments/test_alerts.py):
 
@@ -33,7 +33,7 @@ How each rule maps onto Prefect (all verified on a real server in tests/deployme
   once the last attempt failed.
 
 `alert_automations` is pure (no server calls); `resolve_alert_blocks` turns destination names
-into block document ids once per apply.
+into block document ids, and `check_alert_blocks` those of a whole catalog once per plan.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture, SequenceTrigger
 
 from blocks.email import EmailNotification
-from tasklane.settings import get_settings
+from deployments.catalog import Catalog, current_alert_settings
+from deployments.errors import CatalogError, Problem
+from deployments.tags import ALERT_MARK
 from tasklane.settings.alerts import (
     DEFAULT_BODY,
     DEFAULT_SUBJECT,
@@ -62,12 +64,7 @@ from tasklane.settings.alerts import (
     parse_duration,
 )
 
-ALERT_MARK = "tasklane-alert "
 FAILURE_EVENTS = {"prefect.flow-run.Failed", "prefect.flow-run.TimedOut", "prefect.flow-run.Crashed"}
-def current_alert_settings() -> AlertSettings:
-    """Settings `alerts` (config.yaml, TASKLANE_ALERTS__*)."""
-    return get_settings().alerts
-
 
 # --- the automations ----------------------------------------------------------------------------
 
@@ -217,6 +214,31 @@ async def find_alert_blocks(
     return found, problems
 
 
+async def check_alert_blocks(
+    client: PrefectClient, catalog: Catalog, settings: AlertSettings | None = None
+) -> dict[str, UUID]:
+    """The notification blocks of every `notify.to` of the catalog; a CatalogError naming each task
+    whose destination is unknown or not saved on the server (before anything is applied).
+
+    Args:
+        settings: the destination names; None: settings `alerts`.
+    """
+    destinations = sorted({name for task in catalog.tasks if task.notify for name in task.notify.to})
+    if not destinations:
+        return {}
+    found, missing = await find_alert_blocks(client, destinations, settings or current_alert_settings())
+    problems = [
+        Problem("catalog", task.name, f"notify.to.{index}", missing[name])
+        for task in catalog.tasks
+        if task.notify
+        for index, name in enumerate(task.notify.to)
+        if name in missing
+    ]
+    if problems:
+        raise CatalogError(problems)
+    return found
+
+
 __all__ = [
     "ALERT_MARK",
     "AlertConfigError",
@@ -225,7 +247,7 @@ __all__ = [
     "EmailNotification",
     "NotifySpec",
     "alert_automations",
-    "current_alert_settings",
+    "check_alert_blocks",
     "find_alert_blocks",
     "format_duration",
     "parse_duration",
