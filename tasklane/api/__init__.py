@@ -1,4 +1,4 @@
-"""`tasklane api`: the seeds' REST API over the Prefect server (see tasklane/api/app.py)."""
+"""`tasklane api`: the old systems' REST API over the Prefect server (see tasklane/api/app.py)."""
 
 from tasklane.api.app import create_app, serve
 from tasklane.api.auth import create_token, list_tokens, revoke_token

@@ -16,8 +16,9 @@ from tasklane.api.settings import ApiSettings, load_api_settings
 from tasklane.settings import Settings, get_settings
 
 DESCRIPTION = """\
-The REST API of the schedulers Tasklane replaces (seeds 000, 001, 003, 004), served over the
-Prefect server: a task is a deployment, an execution a flow run.
+Tasklane's REST API (`/api/scheduler/...`), and the REST APIs of the schedulers it replaces
+(`tasklane.api.compat`), served over the Prefect server: a task is a deployment, an execution
+a flow run.
 
 Every endpoint but `/health` needs `Authorization: Bearer <token>` (`tasklane token create NAME
 --role viewer|operator|admin`). Errors are `{code, message, errors: [{field, message}]}`.

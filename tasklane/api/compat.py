@@ -57,12 +57,12 @@ from tasklane.api.views import (
 from tasklane.history.results import run_results
 from tasklane.history.runs import page_runs
 from tasklane.history.statuses import (
-    SEED_STATUS_BY_NAME,
-    SEED_STATUSES,
+    STATUS_BY_STATE_NAME,
+    STATUSES,
     project_runs,
     run_stats,
-    seed_status,
     states_of,
+    status_of_state,
 )
 from tasklane.tasks.lookup import recent_runs, run_task
 from tasklane.tasks.save import task_mapping
@@ -72,13 +72,13 @@ router = APIRouter(responses=ERRORS)
 REPORT_TYPES = ("markdown", "mattermost", "confluence", "json")
 
 STATUS_ALIASES = {
-    **{s: s for s in SEED_STATUSES},
+    **{s: s for s in STATUSES},
     "SUCCESS": "DONE",
     "COMPLETED": "DONE",
     "ERROR": "FAILED",
     "CANCELED": "CANCELLED",
     "TIMEDOUT": "TIMEOUT",
-    **{name.upper(): status for name, status in SEED_STATUS_BY_NAME.items()},
+    **{name.upper(): status for name, status in STATUS_BY_STATE_NAME.items()},
 }
 
 
@@ -90,7 +90,7 @@ def parse_status(text: str, field: str = "status") -> str:
         raise ApiError(
             422,
             "1 problem in the request",
-            [FieldError(field=field, message=f"unknown status {text!r} (known: {', '.join(SEED_STATUSES)})")],
+            [FieldError(field=field, message=f"unknown status {text!r} (known: {', '.join(STATUSES)})")],
         )
     return status
 
@@ -195,7 +195,7 @@ async def delete(id: Annotated[str, Path(max_length=200)], ctx: Ctx = ADMIN) -> 
     return Message(message="Task deleted successfully")
 
 
-# --- reports -------------------------------------------------------------------------------------
+# --- reports --------------------------------------------------------------------------------------
 
 
 def _table(kind: str, title: str, header: list[str], lines: list[list[Any]], extra: dict[str, Any]) -> str:
@@ -279,7 +279,7 @@ async def task_report(
         runs = await recent_runs(ctx.client, deployment.id, limit=20)
         stats = await run_stats(ctx.client, ctx.target, [deployment.id])
         lines = [
-            [r.name, seed_status(r.state_name, r.state_type), r.start_time, r.end_time, duration(r)]
+            [r.name, status_of_state(r.state_name, r.state_type), r.start_time, r.end_time, duration(r)]
             for r in runs
         ]
         extra = {
@@ -299,7 +299,7 @@ async def task_report(
     return TaskReport(task_id=deployment.name, report_type=kind, generated_at=datetime.now(UTC), data=data)
 
 
-# --- seed 004 ------------------------------------------------------------------------------------
+# --- the FastAPI services -------------------------------------------------------------------------
 
 
 @router.get("/task_history", response_model=HistoryList, tags=["compat: FastAPI"])
@@ -328,7 +328,7 @@ async def task_history(
             id=str(r.id),
             task_id=by_id.get(r.deployment_id),
             name=r.name,
-            status=seed_status(r.state_name, r.state_type),
+            status=status_of_state(r.state_name, r.state_type),
             started_at=r.start_time,
             finished_at=r.end_time,
             duration=duration(r),
@@ -338,7 +338,7 @@ async def task_history(
     return HistoryList(total_count=total, data=data)
 
 
-# --- the gocron job registry: /api/v1/scheduler -------------------------------------------------
+# --- the gocron job registry: /api/v1/scheduler ---------------------------------------------------
 
 scheduler_router = APIRouter(prefix="/api/v1/scheduler", tags=["compat: gocron"], responses=ERRORS)
 

@@ -35,7 +35,7 @@ log = logging.getLogger("tasklane.api")
 T = TypeVar("T")
 
 
-# --- errors --------------------------------------------------------------------------------------
+# --- errors ---------------------------------------------------------------------------------------
 
 
 class FieldError(BaseModel):
@@ -44,7 +44,7 @@ class FieldError(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Every error: the seeds' envelope (`code`, `message`) and, for bad input, one entry per field."""
+    """Every error: the old systems' envelope (`code`, `message`) and, for bad input, one entry per field."""
 
     code: int
     message: str
@@ -141,7 +141,7 @@ def install_error_handlers(app) -> None:
         return _error(502, f"the Prefect server is unreachable ({type(exc).__name__})")
 
 
-# --- context -------------------------------------------------------------------------------------
+# --- context --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -276,7 +276,7 @@ OPERATOR = Depends(require("operator"))
 ADMIN = Depends(require("admin"))
 
 
-# --- cache ---------------------------------------------------------------------------------------
+# --- cache ----------------------------------------------------------------------------------------
 
 
 class TtlCache:

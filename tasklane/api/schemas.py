@@ -1,7 +1,7 @@
-"""Request and response bodies, shaped as the seeds document them (snake_case field names).
+"""Request and response bodies, shaped as the old systems document them (snake_case field names).
 
-Seed 000's Go `Task` is served with snake_case JSON names (`task_type`, `cron_expr`, ...), as
-seed 004's Python service of the same model does.
+The Go/Gin scheduler's Go `Task` is served with snake_case JSON names (`task_type`, `cron_expr`, ...), as
+the FastAPI services' Python service of the same model does.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# --- seed 000 / 004 --------------------------------------------------------------------------------
+# --- the Go/Gin scheduler and the FastAPI services ------------------------------------------------
 
 
 class RetryPolicyBody(BaseModel):
@@ -23,7 +23,7 @@ class RetryPolicyBody(BaseModel):
 
 
 class Task(BaseModel):
-    """Seed 000's Task. `id` is the task's name (its Prefect deployment's name)."""
+    """The Go/Gin scheduler's Task. `id` is the task's name (its Prefect deployment's name)."""
 
     id: str
     name: str
@@ -45,7 +45,8 @@ class Task(BaseModel):
 
 
 class TaskIn(BaseModel):
-    """Seed 000's Task as a request body. Server-set fields (id, status, dates, result) are ignored.
+    """The Go/Gin scheduler's Task as a request body. Server-set fields (id, status, dates,
+    result) are ignored.
 
     `type` (or `parameters.type`) is the Tasklane task type; `parameters` are its fields
     (`command`, `url`, ...); `metadata` may carry `group`, `description`, `enabled`.
@@ -79,7 +80,7 @@ class TaskList(BaseModel):
 
 
 class HistoryEntry(BaseModel):
-    """One finished execution (seed 004's task history)."""
+    """One finished execution (the FastAPI services' task history)."""
 
     id: str
     task_id: str | None
@@ -115,7 +116,7 @@ class Health(BaseModel):
     prefect: Literal["ok", "unreachable"] = "ok"
 
 
-# --- seed 001 ------------------------------------------------------------------------------------
+# --- the gocron registry --------------------------------------------------------------------------
 
 
 class Job(BaseModel):
@@ -143,11 +144,12 @@ class SchedulerResponse(BaseModel):
     data: SchedulerState
 
 
-# --- seed 003 ------------------------------------------------------------------------------------
+# --- the scheduler requirements -------------------------------------------------------------------
 
 
 class TaskBody(BaseModel):
-    """A task as the catalog writes it (seed 003's create body): common fields beside the type's own.
+    """A task as the catalog writes it (the scheduler requirements' create body): common fields
+    beside the type's own.
 
     Extra keys are the task type's parameters (`command`, `url`, `callable`, ...). `schedule` is a
     friendly spec (`{type: daily, time: "02:00"}`, `{every: 30s}`, `"0 2 * * *"`, a list, ...).

@@ -1,4 +1,4 @@
-"""From the seeds' bodies to catalog tasks, and from deployments and flow runs to the seeds' bodies."""
+"""Request bodies to catalog tasks, and deployments and flow runs to response bodies."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from tasklane.api.schemas import (
     TaskIn,
     TaskSummary,
 )
-from tasklane.history.statuses import SCHEDULER_STATUS, seed_status
+from tasklane.history.statuses import SCHEDULER_STATUS, status_of_state
 from tasklane.tasks.lookup import TaskRow, describe_schedules, tag_value, task_rows
 from tasklane.tasks.manage import RESERVED_TAG_PREFIXES, delete_tasks
 from tasklane.tasks.save import TITLE_TAG_PREFIX, save_task, slug, task_mapping, title_of
 
-# --- reading -------------------------------------------------------------------------------------
+# --- reading --------------------------------------------------------------------------------------
 
 
 async def visible_deployments(ctx: Ctx) -> list[DeploymentResponse]:
@@ -80,7 +80,8 @@ def cron_expr(deployment: DeploymentResponse) -> str | None:
 
 
 def to_task(deployment: DeploymentResponse, row: TaskRow, result: Any = None) -> Task:
-    """Seed 000's Task of a deployment; `status` is its latest run's, in the seeds' names."""
+    """The Go/Gin scheduler's Task of a deployment; `status` is its latest run's, in the old
+    systems' names."""
     policy = deployment.parameters.get("policy", {})
     delays = policy.get("retry_delays") or []
     retry = None
@@ -102,7 +103,7 @@ def to_task(deployment: DeploymentResponse, row: TaskRow, result: Any = None) ->
         task_type="SCHEDULED" if deployment.schedules else "IMMEDIATE",
         type=row.type,
         cron_expr=cron_expr(deployment),
-        status=seed_status(row.last_state),
+        status=status_of_state(row.last_state),
         created_at=deployment.created,
         updated_at=deployment.updated,
         priority=row.priority or "MEDIUM",
@@ -125,7 +126,7 @@ def to_task(deployment: DeploymentResponse, row: TaskRow, result: Any = None) ->
 
 
 def to_summary(deployment: DeploymentResponse, row: TaskRow) -> TaskSummary:
-    """Seed 003's task row."""
+    """the scheduler requirements' task row."""
     return TaskSummary(
         id=deployment.name,
         name=title_of(deployment),
@@ -134,7 +135,7 @@ def to_summary(deployment: DeploymentResponse, row: TaskRow) -> TaskSummary:
         schedule=row.schedule,
         next_run=row.next_run,
         last_run=row.last_run,
-        last_status=SCHEDULER_STATUS[seed_status(row.last_state)] if row.last_state else None,
+        last_status=SCHEDULER_STATUS[status_of_state(row.last_state)] if row.last_state else None,
         type=row.type,
         description=deployment.description or "",
         priority=row.priority,
@@ -153,7 +154,7 @@ def to_execution(
     run: FlowRun, task_id: str | None, result: Any = None, *, scheduler_names: bool = True
 ) -> Execution:
     state = run.state
-    status = seed_status(state.name if state else None, state.type if state else None)
+    status = status_of_state(state.name if state else None, state.type if state else None)
     output = None
     exit_code = None
     if isinstance(result, dict):
@@ -183,7 +184,7 @@ def to_execution(
     )
 
 
-# --- writing -------------------------------------------------------------------------------------
+# --- writing --------------------------------------------------------------------------------------
 
 
 def named(mapping: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +199,7 @@ def named(mapping: dict[str, Any]) -> dict[str, Any]:
 
 
 def mapping_from_body(body: TaskBody, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Seed 003's body (a catalog task) merged over `base` (PUT: the task as the server holds it)."""
+    """A task body (a catalog task) merged over `base` (PUT: the task as the server holds it)."""
     given = body.model_dump(exclude_unset=True)
     given.update(body.model_extra or {})
     mapping = dict(base or {})
@@ -212,7 +213,7 @@ def mapping_from_body(body: TaskBody, base: dict[str, Any] | None = None) -> dic
 
 
 def mapping_from_task_in(body: TaskIn, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Seed 000's Task body as a catalog task, merged over `base` (PUT)."""
+    """The Go/Gin scheduler's Task body as a catalog task, merged over `base` (PUT)."""
     given = body.model_dump(exclude_unset=True)
     mapping = dict(base or {})
     parameters = dict(given.get("parameters") or {})

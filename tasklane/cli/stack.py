@@ -17,7 +17,7 @@ app = typer.Typer()
 
 @app.command()
 def api() -> None:
-    """Serve the seeds' REST API over the Prefect server (port: TASKLANE_API__PORT, default 8300)."""
+    """Serve the old systems' REST API over the Prefect server (port: TASKLANE_API__PORT, default 8300)."""
     from tasklane.api import serve
 
     serve(get_settings())

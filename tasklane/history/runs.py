@@ -8,7 +8,7 @@ the CLI (`tasklane history|stats|logs|report`) share:
   time window) as Prefect's flow-run filters: the one selection every reader below builds on;
 - `read_runs`, `count_runs`: one page of runs (paged past the server's 200) and their number,
   the only flow-run reads; `history` (the CLI, records) and `page_runs` (the REST API's
-  executions and seed 004's history: total + typed runs, both queries at once) are views of them;
+  executions and the FastAPI services' history: total + typed runs, both queries at once) are views of them;
 - `finished_runs`: every run that ended in a window, paged by end time (used by reports and stats);
 - `task_stats`: `integrations.report.Stats` over a window from every finished run (per task, group
   and day, p95 durations): the CLI, the report flow;
@@ -50,7 +50,7 @@ UNFINISHED_TYPES = [t.value for t in StateType if t.value not in TERMINAL_TYPES]
 PAGE = 200  # the server's maximum page of flow runs
 
 
-# Seed names of states -> Prefect state names/types (the seeds' DONE/FAILED/TIMEOUT/... and Prefect's).
+# Status words -> Prefect state names/types (the old systems' DONE/FAILED/TIMEOUT/... and Prefect's).
 STATE_ALIASES: dict[str, tuple[str, str]] = {
     "done": ("type", "COMPLETED"),
     "success": ("type", "COMPLETED"),
@@ -160,7 +160,7 @@ class RunQuery:
         deployment_ids: runs of these deployments.
         deployment_tags: runs of deployments carrying all of these (a project's: `tasklane`,
             `tasklane-project:<p>`).
-        state: a Prefect state name or type, or a seed status (STATE_ALIASES: done, timeout, ...).
+        state: a Prefect state name or type, or a status word (STATE_ALIASES: done, timeout, ...).
         state_names / state_types: runs in any of these state names / types.
         excluded_types: runs in none of these state types.
         finished: only runs in a final state (Completed, Failed, Cancelled, Crashed).
@@ -344,11 +344,11 @@ async def history(
     tags: Iterable[str] = (TASKLANE_TAG,),
     offset: int = 0,
 ) -> list[RunRecord]:
-    """Runs of Tasklane tasks, newest first (by expected start), filtered like the seeds' history API.
+    """Runs of Tasklane tasks, newest first (by expected start), filtered like the old systems' history API.
 
     Args:
         task: a task (deployment) name. group: the task's group. state: a Prefect state name or
-            type (Completed, Failed, TimedOut, ...) or a seed status (done, failed, timeout, ...).
+            type (Completed, Failed, TimedOut, ...) or a status word (done, failed, timeout, ...).
         since / until: runs expected to start in [since, until].
         limit / offset: one page.
     """

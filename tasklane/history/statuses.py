@@ -1,7 +1,7 @@
 """Run statuses in the words the old systems used (PENDING, RUNNING, DONE, FAILED, RETRY,
 TIMEOUT, CANCELLED), mapped from Prefect's state names and types, and counts of runs by status.
 
-- `seed_status`: the status of a Prefect state (a task that never ran is PENDING);
+- `status_of_state`: the status of a Prefect state (a task that never ran is PENDING);
 - `states_of`: the Prefect state names of one status, for filters;
 - `project_runs`: the `RunQuery` of one project's runs;
 - `run_stats`: counts by status and run time from `stats.state_counts` (one aggregate query).
@@ -16,16 +16,14 @@ from uuid import UUID
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
 
-from deployments.apply import (
-    TASKLANE_TAG,
-    Target,
-)
+from deployments.apply import Target
 from tasklane.history.runs import RunQuery
 from tasklane.history.stats import state_counts
+from tasklane.settings.reports import TASKLANE_TAG
 
-# The seeds' statuses (000/004: PENDING ... CANCELLED) by Prefect state name; unknown names
+# The old systems' statuses (000/004: PENDING ... CANCELLED) by Prefect state name; unknown names
 # fall back on the state type.
-SEED_STATUS_BY_NAME = {
+STATUS_BY_STATE_NAME = {
     "Scheduled": "PENDING",
     "Late": "PENDING",
     "Pending": "PENDING",
@@ -45,7 +43,7 @@ SEED_STATUS_BY_NAME = {
 }
 
 
-SEED_STATUS_BY_TYPE = {
+STATUS_BY_STATE_TYPE = {
     StateType.SCHEDULED: "PENDING",
     StateType.PENDING: "PENDING",
     StateType.PAUSED: "PENDING",
@@ -58,10 +56,10 @@ SEED_STATUS_BY_TYPE = {
 }
 
 
-SEED_STATUSES = ("PENDING", "RUNNING", "DONE", "FAILED", "RETRY", "TIMEOUT", "CANCELLED")
+STATUSES = ("PENDING", "RUNNING", "DONE", "FAILED", "RETRY", "TIMEOUT", "CANCELLED")
 
 
-# Seed 003's lower-case names of the same statuses.
+# the scheduler requirements' lower-case names of the same statuses.
 SCHEDULER_STATUS = {
     "PENDING": "pending",
     "RUNNING": "running",
@@ -73,21 +71,21 @@ SCHEDULER_STATUS = {
 }
 
 
-FINAL_SEED_STATUSES = {"DONE", "FAILED", "TIMEOUT", "CANCELLED"}
+FINAL_STATUSES = {"DONE", "FAILED", "TIMEOUT", "CANCELLED"}
 
 
-def seed_status(state_name: str | None, state_type: StateType | None = None) -> str:
-    """The seeds' status of a Prefect state (a task that never ran is PENDING)."""
-    if state_name in SEED_STATUS_BY_NAME:
-        return SEED_STATUS_BY_NAME[state_name]
+def status_of_state(state_name: str | None, state_type: StateType | None = None) -> str:
+    """The old systems' status of a Prefect state (a task that never ran is PENDING)."""
+    if state_name in STATUS_BY_STATE_NAME:
+        return STATUS_BY_STATE_NAME[state_name]
     if state_type is not None:
-        return SEED_STATUS_BY_TYPE.get(state_type, "PENDING")
+        return STATUS_BY_STATE_TYPE.get(state_type, "PENDING")
     return "PENDING"
 
 
-def states_of(seed: str) -> tuple[str, ...]:
-    """The Prefect state names of one seed status."""
-    return tuple(sorted(name for name, status in SEED_STATUS_BY_NAME.items() if status == seed))
+def states_of(status: str) -> tuple[str, ...]:
+    """The Prefect state names of one status (DONE -> Cached, Completed)."""
+    return tuple(sorted(name for name, mapped in STATUS_BY_STATE_NAME.items() if mapped == status))
 
 
 def project_runs(
@@ -115,7 +113,7 @@ def project_runs(
 
 @dataclass
 class RunStats:
-    """Aggregates over runs: counts by seed status, and run time of the finished ones."""
+    """Aggregates over runs: counts by status (DONE, FAILED, ...), and run time of the finished ones."""
 
     by_status: dict[str, int]
     total_duration: float
@@ -150,16 +148,16 @@ async def run_stats(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> RunStats:
-    """Counts by seed status and run time over runs whose expected start is in [since, until]:
+    """Counts by status (DONE, FAILED, ...) and run time over runs whose expected start is in [since, until]:
     `history.state_counts`, one aggregate query whatever the history size.
     """
     by_status: dict[str, int] = {}
     total_duration = 0.0
     finished = 0
     for state in await state_counts(client, project_runs(target, deployment_ids, since=since, until=until)):
-        status = seed_status(state.name, StateType(state.type))
+        status = status_of_state(state.name, StateType(state.type))
         by_status[status] = by_status.get(status, 0) + state.runs
-        if status in FINAL_SEED_STATUSES:
+        if status in FINAL_STATUSES:
             total_duration += state.seconds
             finished += state.runs
     return RunStats(by_status, round(total_duration, 3), finished)

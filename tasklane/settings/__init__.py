@@ -68,7 +68,7 @@ class PoolSettings(BaseModel):
     """The process work pool the catalog deploys to."""
 
     name: str = "tasklane"
-    concurrency: int = Field(5, ge=1, description="Global limit (the seeds' scheduler.concurrency).")
+    concurrency: int = Field(5, ge=1, description="Global limit (the old systems' scheduler.concurrency).")
     queues: dict[str, int] = Field(
         default_factory=lambda: {"high": 1, "medium": 2, "low": 3},
         description="Queue name -> priority (1 is served first).",
@@ -89,7 +89,7 @@ class ListenSettings(BaseModel):
     allowed_users: list[str] = Field(default_factory=list, description="Usernames that may run tasks.")
     allowed_channels: list[str] = Field(default_factory=list, description="Channels whose members may.")
     channels: list[str] = Field(default_factory=list, description="Channels to catch up after a reconnect.")
-    reconnect_interval: float = Field(5.0, gt=0, description="First reconnect delay (seed 000).")
+    reconnect_interval: float = Field(5.0, gt=0, description="First reconnect delay (the Go/Gin scheduler).")
 
 
 class Settings(BaseSettings):

@@ -28,7 +28,7 @@ DEFAULT_REPORT_COLUMNS: dict[str, str] = {
 
 
 class HistorySettings(BaseModel):
-    """Run history kept on the Prefect server (seed 003 `history:`)."""
+    """Run history kept on the Prefect server (the scheduler requirements `history:`)."""
 
     retention_days: float = Field(30, gt=0, description="Finished runs older than this are deleted.")
     max_records: int = Field(10_000, ge=1, description="At most this many finished runs are kept.")

@@ -108,7 +108,7 @@ class Sandbox:
         self.managed.process.wait(timeout=10)
 
 
-# --- seeding (used by the child and by tests) -------------------------------------------------
+# --- seeding (used by the child and by tests) -----------------------------------------------------
 
 
 def seed_confluence(fake: FakeConfluence) -> None:
@@ -247,7 +247,7 @@ def save_sandbox_blocks(sandbox: Sandbox, credentials: dict[str, str], *, api_ur
                 ) from exc
 
 
-# --- the child side ------------------------------------------------------------------------------
+# --- the child side -------------------------------------------------------------------------------
 
 
 def serve_fakes(port_file: Path) -> None:

@@ -27,11 +27,12 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.sorting import FlowRunSort
 from pydantic import ValidationError
 
-from deployments.apply import TASKLANE_TAG, Target, read_task_deployments
+from deployments.apply import Target, read_task_deployments
 from deployments.errors import CatalogError, Problem, UnknownTaskError
 from deployments.schedules import _server_dates
 from deployments.task_types import registered_task_types
 from tasklane.history.runs import RunQuery, first_runs
+from tasklane.settings.reports import TASKLANE_TAG
 
 
 def tag_value(tags: list[str], prefix: str) -> str | None:

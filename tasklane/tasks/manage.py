@@ -29,16 +29,10 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.states import Cancelling
 
-from deployments.apply import (
-    NOTIFY_LABEL,
-    NOTIFY_OFF,
-    PROJECT_TAG_PREFIX,
-    TASKLANE_TAG,
-    UPSTREAM_TAG_PREFIX,
-    Target,
-    create_deployment,
-)
+from deployments.apply import Target, create_deployment
 from deployments.errors import DeploymentsError, UnknownTaskError
+from deployments.tags import NOTIFY_LABEL, NOTIFY_OFF, PROJECT_TAG_PREFIX, UPSTREAM_TAG_PREFIX
+from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import find_task, tag_value
 
 ACTIVE_STATES = [StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]

@@ -15,17 +15,17 @@ from prefect.client.schemas.actions import DeploymentScheduleCreate
 from prefect.client.schemas.responses import DeploymentResponse
 
 from deployments.apply import (
-    TASKLANE_TAG,
-    UPSTREAM_TAG_PREFIX,
     Target,
     check_names_free,
     desired_deployment,
     push_deployment,
     read_task_deployments,
-    sync_automations,
 )
+from deployments.automations.sync import sync_automations
 from deployments.catalog import Catalog, TaskSpec, find_cycle
 from deployments.errors import CatalogError, Problem, UnknownTaskError
+from deployments.tags import UPSTREAM_TAG_PREFIX
+from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import find_task
 from tasklane.tasks.manage import deployment_to_task
 

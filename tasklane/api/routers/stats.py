@@ -52,7 +52,7 @@ async def global_stats(
     end_date: Annotated[date | None, Query(description="Inclusive.")] = None,
     ctx: Ctx = VIEWER,
 ) -> GlobalStats:
-    """Tasks, active tasks, runs by status (seed 003's names) and the success rate."""
+    """Tasks, active tasks, runs by status (the scheduler requirements' names) and the success rate."""
     from tasklane.history.statuses import SCHEDULER_STATUS
 
     deployments = await visible_deployments(ctx)

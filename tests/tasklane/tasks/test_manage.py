@@ -216,7 +216,7 @@ class NotifyProject:
 def test_notify_as_written_survives_export_and_reapply(tmp_path: Path, project: str, work_pool: str) -> None:
     """`notify:` is kept on the deployment (a label), so an export gives it back as written: a task's
     own spec, `notify: off`, and no `notify:` for a task that follows the settings' default."""
-    from deployments.apply import NOTIFY_LABEL
+    from deployments.tags import NOTIFY_LABEL
     from tasklane.tasks.save import task_mapping
 
     server = NotifyProject(project, work_pool, tmp_path)
