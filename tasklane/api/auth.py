@@ -101,13 +101,7 @@ class TokenStore:
                     "created_at": datetime.now(UTC).isoformat(),
                 }
             )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"tokens": entries}, out, indent=2)
-            os.replace(tmp, self.path)
-            self._stamp = None
+            self._write(entries)
         return token
 
     def revoke(self, name: str) -> bool:
@@ -117,13 +111,18 @@ class TokenStore:
             kept = [e for e in entries if e["name"] != name]
             if len(kept) == len(entries):
                 return False
-            tmp = self.path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"tokens": kept}, out, indent=2)
-            os.replace(tmp, self.path)
-            self._stamp = None
+            self._write(kept)
         return True
+
+    def _write(self, entries: list[dict]) -> None:
+        """Replace the token file at once (readable by its owner only); the caller holds the lock."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"tokens": entries}, out, indent=2)
+        os.replace(tmp, self.path)
+        self._stamp = None
 
     def list(self) -> list[dict]:
         """name, role, groups and created_at of each token (never the hash)."""

@@ -165,8 +165,7 @@ async def create(body: TaskIn, ctx: Ctx = ADMIN) -> Task:
     mapping = mapping_from_task_in(body)
     name = str(mapping.get("name") or "")
     async with ctx.audit("tasklane.task.created", f"tasklane.task.{name}", {"task": mapping}) as record:
-        task, deployment = await create_task(ctx, mapping)
-        record["deployment_id"] = deployment.id
+        task, deployment = await create_task(ctx, mapping, record)
         if body.task_type == "IMMEDIATE":
             flow_run = await run_task(ctx.client, task.name, target=ctx.target)
             record["result"] = f"ok; run {flow_run.id}"

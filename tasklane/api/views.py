@@ -271,14 +271,24 @@ _COMMON = {
 }
 
 
-async def create_task(ctx: Ctx, mapping: dict[str, Any]) -> tuple[TaskSpec, DeploymentResponse]:
-    """Validate and deploy a new task; 409 if its name is taken."""
+async def create_task(
+    ctx: Ctx, mapping: dict[str, Any], record: dict[str, Any] | None = None
+) -> tuple[TaskSpec, DeploymentResponse]:
+    """Validate and deploy a new task, audited as `tasklane.task.created`; 409 if its name is taken.
+
+    `record`: the audit record of a caller that audits more than the creation (its own `ctx.audit`).
+    """
+    if record is None:
+        name = str(mapping.get("name") or "")
+        async with ctx.audit("tasklane.task.created", f"tasklane.task.{name}", {"task": mapping}) as own:
+            return await create_task(ctx, mapping, own)
     task = ctx.parse(mapping)
     ctx.check_may_write(task)
     existing = set(await read_task_deployments(ctx.client, ctx.target))
     if task.name in existing:
         raise ApiError(409, f"a task named {task.name!r} already exists; PUT changes it")
     deployment_id = await save_task(ctx.client, task, ctx.target)
+    record["deployment_id"] = deployment_id
     return task, await ctx.client.read_deployment(deployment_id)
 
 

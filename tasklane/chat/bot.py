@@ -225,22 +225,12 @@ def make_listener(
     )
 
 
-def run_listener(
-    block_name: str,
-    allowed_users: Iterable[str] = (),
-    allowed_channels: Iterable[str] = (),
-    channels: Iterable[str] = (),
-    reconnect_interval: float = 5.0,
-    *,
-    target: Target | None = None,
-) -> None:
-    """Listen and answer until interrupted (Ctrl-C) or the bot's token is refused.
+def run_listener(block_name: str, *args: Any, **kwargs: Any) -> None:
+    """Listen and answer until interrupted (Ctrl-C) or the bot's token is refused; the
+    arguments are `make_listener`'s.
 
     Raises:
         AuthenticationError: the token was refused (reconnecting cannot help).
         ValueError: see `make_listener`.
     """
-    listener = make_listener(
-        block_name, allowed_users, allowed_channels, channels, reconnect_interval, target=target
-    )
-    listener.run()
+    make_listener(block_name, *args, **kwargs).run()

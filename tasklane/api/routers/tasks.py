@@ -61,11 +61,7 @@ async def list_tasks(
 @router.post("/tasks", response_model=TaskSummary, status_code=201)
 async def create(body: TaskBody, ctx: Ctx = ADMIN) -> TaskSummary:
     """Create a task: a catalog task's fields (the scheduler requirements' body), compiled to a deployment."""
-    mapping = mapping_from_body(body)
-    name = str(mapping.get("name") or "")
-    async with ctx.audit("tasklane.task.created", f"tasklane.task.{name}", {"task": mapping}) as record:
-        _, deployment = await create_task(ctx, mapping)
-        record["deployment_id"] = deployment.id
+    _, deployment = await create_task(ctx, mapping_from_body(body))
     return await task_summary(ctx, deployment)
 
 

@@ -61,6 +61,5 @@ async def from_template(body: FromTemplate, ctx: Ctx = ADMIN) -> TaskSummary:
         for key in ("group", "enabled"):
             if getattr(body, key) is not None:
                 mapping[key] = getattr(body, key)
-        _, deployment = await create_task(ctx, mapping)
-        record["deployment_id"] = deployment.id
+        _, deployment = await create_task(ctx, mapping, record)
     return await task_summary(ctx, deployment)

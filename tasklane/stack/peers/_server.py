@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,3 +40,29 @@ def serve(app: Any, port: int | None = None, *, ready_timeout: float = 10.0) -> 
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def count_requests(
+    requests: Iterable[tuple[str, str, int]],
+    *,
+    method: str | None = None,
+    status: int | None = None,
+    path: str | None = None,
+) -> int:
+    """How many of a peer's recorded (method, path, status) requests match; None matches any,
+    `path` matches a part of the path."""
+    return sum(
+        1
+        for m, p, s in requests
+        if (method is None or m == method) and (status is None or s == status) and (path is None or path in p)
+    )
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    """Poll `predicate` until it holds or `timeout` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -34,6 +34,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tasklane.stack.peers._server import count_requests
+
 _XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
 _ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
 _STORAGE_ROOT = (
@@ -188,13 +190,7 @@ class FakeConfluence:
 
     def count(self, *, method: str | None = None, status: int | None = None, path: str | None = None) -> int:
         with self.lock:
-            return sum(
-                1
-                for m, p, s in self.requests
-                if (method is None or m == method)
-                and (status is None or s == status)
-                and (path is None or path in p)
-            )
+            return count_requests(self.requests, method=method, status=status, path=path)
 
     # -- the app --------------------------------------------------------------------------
 

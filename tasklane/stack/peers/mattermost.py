@@ -38,6 +38,8 @@ from typing import Any
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
+from tasklane.stack.peers._server import count_requests, wait_until
+
 SERVER_VERSION = "9.11.0.9.11.0.fake.false"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -324,21 +326,10 @@ class FakeMattermost:
 
     def count(self, *, method: str | None = None, status: int | None = None, path: str | None = None) -> int:
         with self.lock:
-            return sum(
-                1
-                for m, p, s in self.requests
-                if (method is None or m == method)
-                and (status is None or s == status)
-                and (path is None or path in p)
-            )
+            return count_requests(self.requests, method=method, status=status, path=path)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
+        return wait_until(predicate, timeout)
 
     # -- events ---------------------------------------------------------------------------
 

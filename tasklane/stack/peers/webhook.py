@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tasklane.stack.peers._server import wait_until
+
 
 @dataclass
 class Received:
@@ -63,12 +65,7 @@ class WebhookReceiver:
             self.received.clear()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return predicate()
+        return wait_until(predicate, timeout, interval=0.05)
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="webhook receiver")
