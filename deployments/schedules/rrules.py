@@ -19,7 +19,14 @@ from zoneinfo import ZoneInfo
 from prefect._internal.schemas.validators import MAX_RRULE_LENGTH
 
 from deployments.schedules.clock import DAY, stamp, wall_time
-from deployments.schedules.dst import HORIZON_YEAR, Gap, dateutil_knows, misplaced_walls, year_changes, year_gaps
+from deployments.schedules.dst import (
+    HORIZON_YEAR,
+    Gap,
+    dateutil_knows,
+    misplaced_walls,
+    year_changes,
+    year_gaps,
+)
 
 RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 # Zones with the same clocks as one whose negative DST dateutil misreads (checked before use).
@@ -116,7 +123,9 @@ class _GapRule:
                     found.add(date(year, self.month, day))
         return found
 
-    def lines(self, prefix: str, times: Iterable[int], monthdays: Iterable[int], until: datetime) -> list[str]:
+    def lines(
+        self, prefix: str, times: Iterable[int], monthdays: Iterable[int], until: datetime
+    ) -> list[str]:
         """`prefix` (EXRULE or RRULE) lines for `times` on this rule's gap days among `monthdays`."""
         return _rule_lines(
             prefix,
@@ -227,7 +236,9 @@ def _rrule_zone(clauses: list[Clause], zone: str, low: datetime, high: datetime 
     if not misplaced:
         return zone
     for twin in SAME_CLOCKS.get(zone, ()):
-        if all(year_changes(twin, y) == year_changes(zone, y) and not misplaced_walls(twin, y) for y in years):
+        if all(
+            year_changes(twin, y) == year_changes(zone, y) and not misplaced_walls(twin, y) for y in years
+        ):
             return twin
     raise ValueError(
         f"Prefect's rrule schedules (dateutil) place runs an hour early in {zone} around its DST change, "
