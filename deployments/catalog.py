@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from deployments.errors import CatalogError, Problem
+from deployments.errors import CatalogError, Problem, problems_from_validation
 from deployments.jobs import JobModel
 from deployments.policy import MissedPolicy, RunPolicy, TaskRetryPolicy
 from deployments.schedules import ScheduleSpec, parse_schedules
@@ -182,25 +182,6 @@ class Catalog:
         return {task.name: task for task in self.tasks}
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(task)"
-
-
-def _problems_from(error: ValidationError, file: str, task: str, prefix: str = "") -> list[Problem]:
-    problems = []
-    for detail in error.errors():
-        message = detail["msg"].removeprefix("Value error, ")
-        if detail["type"] == "missing":
-            message = "is required"
-        elif detail["type"] == "extra_forbidden":
-            message = "is not a field of this task"
-        elif "input" in detail and detail["type"] not in ("value_error", "assertion_error"):
-            message = f"{message}; found {detail['input']!r}"
-        path = _field_path(detail["loc"])
-        problems.append(Problem(file, task, f"{prefix}{path}" if path != "(task)" else None, message))
-    return problems
-
-
 def _secret_literals(value: Any, path: str) -> list[tuple[str, str]]:
     """(field path, reason) for every value that looks like a secret written in plain text."""
     found: list[tuple[str, str]] = []
@@ -261,7 +242,7 @@ def parse_task(
         try:
             job = task_type.job_model.model_validate(job_fields)
         except ValidationError as exc:
-            for problem in _problems_from(exc, file, label):
+            for problem in problems_from_validation(exc, file, label):
                 if problem.message == "is not a field of this task":
                     allowed = ", ".join(task_type.job_model.model_fields)
                     problem = Problem(
@@ -278,7 +259,7 @@ def parse_task(
     try:
         spec = TaskSpec.model_validate({**common, "job": job or JobModel()})
     except ValidationError as exc:
-        for problem in _problems_from(exc, file, label):
+        for problem in problems_from_validation(exc, file, label):
             if problem.field == "job":
                 continue
             in_notify = (problem.field or "").startswith("notify.")

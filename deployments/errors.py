@@ -10,7 +10,11 @@ Every message says what failed, where (file, task, field) and what was found ins
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 
 class DeploymentsError(Exception):
@@ -33,6 +37,51 @@ class Problem:
         if self.field:
             where.append(f"field {self.field!r}")
         return f"{': '.join(where)}: {self.message}"
+
+
+# Kinds of pydantic error whose message already says what was found.
+_SAYS_WHAT_WAS_FOUND = ("value_error", "assertion_error")
+
+
+def validation_message(
+    detail: Mapping[str, Any], *, extra: str | None = "is not a field of this task", found: str = "other"
+) -> str:
+    """One pydantic error detail as the words of a Problem: what is wrong, and what was found.
+
+    Args:
+        detail: one item of `ValidationError.errors()`.
+        extra: the message of an unknown field (None: pydantic's own).
+        found: when to add "; found <input>": "other" (unless the message is a validator's own),
+            "always" (any kind but missing and extra), "never".
+    """
+    message = str(detail.get("msg", "is invalid")).removeprefix("Value error, ")
+    kind = detail.get("type")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden" and extra is not None:
+        return extra
+    if "input" in detail and (found == "always" or (found == "other" and kind not in _SAYS_WHAT_WAS_FOUND)):
+        return f"{message}; found {detail['input']!r}"
+    return message
+
+
+def problems_from_validation(
+    error: ValidationError,
+    file: str,
+    task: str | None,
+    *,
+    prefix: str = "",
+    extra: str | None = "is not a field of this task",
+    found: str = "other",
+) -> list[Problem]:
+    """One Problem per pydantic error, its field the error's location under `prefix`: the one
+    place where pydantic's errors become Tasklane's messages (catalog, templates, API, CLI)."""
+    problems = []
+    for detail in error.errors():
+        path = ".".join(str(part) for part in detail["loc"])
+        field = f"{prefix}{path}" if path else None
+        problems.append(Problem(file, task, field, validation_message(detail, extra=extra, found=found)))
+    return problems
 
 
 class CatalogError(DeploymentsError):

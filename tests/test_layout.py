@@ -15,7 +15,8 @@ LONG_REASON = "Long on purpose:"  # written in the module docstring of a longer 
 
 
 def _modules(suffix: str) -> list[Path]:
-    return sorted(p for package in PACKAGES for p in (ROOT / package).rglob(suffix) if "__pycache__" not in p.parts)
+    found = (p for package in PACKAGES for p in (ROOT / package).rglob(suffix))
+    return sorted(p for p in found if "__pycache__" not in p.parts)
 
 
 @pytest.mark.parametrize("init", _modules("__init__.py"), ids=lambda p: str(p.relative_to(ROOT)))

@@ -17,7 +17,7 @@ from jinja2 import TemplateError
 from jinja2 import meta as jinja_meta
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deployments.errors import Problem
+from deployments.errors import Problem, problems_from_validation
 from deployments.templates.jinja_env import environment, is_templated, reserved_names
 from deployments.templates.parameters import ParamSpec
 from deployments.templates.shell_lint import shell_problems
@@ -138,18 +138,7 @@ def _task_problems(template: Template, where: str) -> list[Problem]:
 
 
 def _pydantic_problems(error: ValidationError, where: str, extra: str = "is unknown") -> list[Problem]:
-    problems = []
-    for detail in error.errors():
-        loc = [str(part) for part in detail["loc"]]
-        message = detail["msg"].removeprefix("Value error, ")
-        if detail["type"] == "missing":
-            message = "is required"
-        elif detail["type"] == "extra_forbidden":
-            message = extra
-        elif "input" in detail:
-            message = f"{message}; found {detail['input']!r}"
-        problems.append(Problem(where, None, ".".join(loc) or None, message))
-    return problems
+    return problems_from_validation(error, where, None, extra=extra, found="always")
 
 
 def _param_specs(params_raw: dict[Any, Any], where: str) -> tuple[dict[str, ParamSpec], list[Problem]]:

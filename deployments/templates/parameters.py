@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from deployments.errors import validation_message
 from deployments.schedules import ScheduleSpec, parse_duration
 from deployments.templates.yaml_text import yaml_inline
 
@@ -333,7 +334,7 @@ def _cron(spec: ParamSpec, value: Any) -> str:
     try:
         ScheduleSpec.model_validate({"cron": text})
     except ValidationError as exc:
-        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        message = validation_message(exc.errors()[0], found="never")
         raise InvalidValue(f'must be a 5-field cron expression such as "0 2 * * *": {message}') from None
     return text
 

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deployments.apply import Target
 from deployments.catalog import TaskSpec, parse_task
-from deployments.errors import CatalogError, DeploymentsError, Problem, UnknownTaskError
+from deployments.errors import CatalogError, DeploymentsError, Problem, UnknownTaskError, validation_message
 from tasklane.api.auth import Caller, Role, TokenStore
 from tasklane.api.settings import ApiSettings
 from tasklane.tasks.audit import emit_audit
@@ -91,9 +91,7 @@ def install_error_handlers(app) -> None:
             loc = list(detail.get("loc", ()))
             if loc and loc[0] in ("body", "query", "path", "header"):
                 loc = loc[1:]
-            message = str(detail.get("msg", "is invalid")).removeprefix("Value error, ")
-            if detail.get("type") == "missing":
-                message = "is required"
+            message = validation_message(detail, extra=None, found="never")
             errors.append(FieldError(field=".".join(map(str, loc)) or None, message=message))
         count = len(errors)
         return _error(422, f"{count} problem{'s' if count != 1 else ''} in the request", errors)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from deployments.catalog import load_catalog
-from deployments.errors import DeploymentsError
+from deployments.errors import DeploymentsError, problems_from_validation
 from tasklane.cli._shared import (
     PathsArg,
     console,
@@ -190,12 +190,9 @@ def preview(
             key=lambda pair: pair[0],
         )[:count]
     except ValidationError as exc:
-        for detail in exc.errors():
-            where = ".".join(map(str, detail["loc"])) or "schedule"
-            err.print(
-                f"[red]error:[/red] --spec {where}: {detail['msg'].removeprefix('Value error, ')}",
-                highlight=False,
-            )
+        for problem in problems_from_validation(exc, "--spec", None, found="never"):
+            where = problem.field or "schedule"
+            err.print(f"[red]error:[/red] --spec {where}: {problem.message}", highlight=False)
         raise typer.Exit(2) from None
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)

@@ -28,7 +28,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from pydantic import ValidationError
 
 from deployments.apply import Target, read_task_deployments
-from deployments.errors import CatalogError, Problem, UnknownTaskError
+from deployments.errors import CatalogError, UnknownTaskError, problems_from_validation
 from deployments.schedules import _server_dates
 from deployments.task_types import registered_task_types
 from tasklane.history.runs import RunQuery, first_runs
@@ -194,15 +194,7 @@ def merged_job(deployment: DeploymentResponse, overrides: dict[str, Any]) -> dic
         try:
             task_type.job_model.model_validate(job)
         except ValidationError as exc:
-            problems = [
-                Problem(
-                    "--param",
-                    deployment.name,
-                    ".".join(map(str, e["loc"])) or None,
-                    e["msg"].removeprefix("Value error, "),
-                )
-                for e in exc.errors()
-            ]
+            problems = problems_from_validation(exc, "--param", deployment.name, found="never")
             raise CatalogError(problems, where="--param", outcome="nothing was run") from None
     return job
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
-from deployments.errors import CatalogError
+from deployments.errors import CatalogError, problems_from_validation
 from deployments.schedules import parse_spec_text
 from deployments.schedules import preview as preview_spec
 from tasklane.api.core import ERRORS, VIEWER, ApiError, Ctx, FieldError
@@ -41,13 +41,8 @@ async def schedule_preview(
         parsed = parse_spec_text(spec)
         runs = preview_spec(parsed, n, after=after or datetime.now(UTC), default_timezone=default_timezone)
     except ValidationError as exc:
-        errors = [
-            FieldError(
-                field="spec" + "".join(f".{p}" for p in detail["loc"]),
-                message=detail["msg"].removeprefix("Value error, "),
-            )
-            for detail in exc.errors()
-        ]
+        problems = problems_from_validation(exc, "--spec", None, prefix="spec.", found="never")
+        errors = [FieldError(field=p.field or "spec", message=p.message) for p in problems]
         raise ApiError(
             422, f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the request", errors
         ) from None
