@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
-from blocks.http_auth import DOCS_URL
-from blocks.jira import block_label, check_service_url
+from blocks.http_auth import DOCS_URL, AtlassianCredentials
 
 if TYPE_CHECKING:
     from atlassian import Confluence
@@ -16,7 +14,7 @@ if TYPE_CHECKING:
     from integrations.confluence import ConfluencePages
 
 
-class ConfluenceCredentials(CredentialsBlock):
+class ConfluenceCredentials(AtlassianCredentials):
     """How Tasklane signs in to a Confluence: the base URL, a user and a token.
 
     Cloud: `url` ends in `/wiki`, `username` is the account e-mail and `token` an API token.
@@ -48,45 +46,19 @@ class ConfluenceCredentials(CredentialsBlock):
     _block_type_slug = "confluence-credentials"
     _description = "Confluence URL, user and API token (or password / personal access token) for Tasklane."
     _documentation_url = DOCS_URL
+    _service = "Confluence"
 
     url: str = Field(
         ...,
         description="Base URL, e.g. https://confluence.example.com or https://example.atlassian.net/wiki.",
     )
-    username: str | None = Field(
-        None,
-        description="Account e-mail (Cloud) or user name (Server/Data Center); "
-        "empty for a personal access token.",
-    )
-    token: SecretStr = Field(
-        ..., description="API token (Cloud), password, or personal access token (Server/Data Center)."
-    )
     cloud: bool = Field(False, description="Confluence Cloud rather than Server / Data Center.")
-    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
-    timeout: float = Field(30.0, gt=0, le=600, description="Seconds per request.")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_service_url(value, "Confluence")
-
-    @property
-    def label(self) -> str:
-        """`confluence-credentials/NAME` once saved or loaded, for messages and logs."""
-        return block_label(self, "confluence-credentials (unsaved)")
 
     def get_client(self) -> Confluence:
         """An atlassian-python-api `Confluence` client with bounded retries of 429/5xx."""
         from integrations.confluence import make_confluence_client
 
-        return make_confluence_client(
-            self.url,
-            self.username or None,
-            self.token.get_secret_value(),
-            cloud=self.cloud,
-            timeout=self.timeout,
-            verify_tls=self.verify_tls,
-        )
+        return self._client(make_confluence_client)
 
     def get_pages(self) -> ConfluencePages:
         """Pages and tables over `get_client()`, safe under concurrent edits (409s re-applied)."""

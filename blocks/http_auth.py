@@ -1,13 +1,21 @@
-"""Credentials for HTTP tasks: a bearer token or a username and password."""
+"""Credentials for HTTP: the HTTP tasks' bearer token or username and password, and what the
+service credential blocks (Jira, Confluence, Mattermost) share: a checked base URL and a label."""
 
 from __future__ import annotations
 
+from abc import ABC
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
+from urllib.parse import urlsplit
+
 import httpx
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 # Where the catalog's `auth_block` and Prefect blocks in general are explained.
 DOCS_URL = "https://docs.prefect.io/v3/develop/blocks"
+
+Client = TypeVar("Client")
 
 
 class HttpBearerAuth(CredentialsBlock):
@@ -101,3 +109,75 @@ class _BearerAuth(httpx.Auth):
 
     def __repr__(self) -> str:  # never show the token
         return "BearerAuth(token=****)"
+
+
+# --- service credentials (Jira, Confluence, Mattermost) ------------------------------------------
+
+
+def check_service_url(value: str, service: str) -> str:
+    """An http(s) base URL without credentials in it, trailing slash removed."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{service} URL {value!r} is not an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise ValueError(f"{service} URL {value!r} carries credentials; put them in the block's fields")
+    return value.strip().rstrip("/")
+
+
+def block_label(block: CredentialsBlock, fallback: str) -> str:
+    """`slug/name` of a saved or loaded block, for error messages; `fallback` for an unsaved one."""
+    name = getattr(block, "_block_document_name", None)
+    return f"{block.get_block_type_slug()}/{name}" if name else fallback
+
+
+class ServiceCredentials(CredentialsBlock, ABC):
+    """A block with the base URL of a service (`url`, checked by `check_service_url`) and a `label`.
+
+    Abstract: subclasses name the service in `_service` and declare the `url` field.
+    """
+
+    _service: ClassVar[str] = "service"
+
+    @field_validator("url", check_fields=False)
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return check_service_url(value, cls._service)
+
+    @property
+    def label(self) -> str:
+        """`slug/NAME` once saved or loaded (e.g. `jira-credentials/prod`), for messages and logs."""
+        slug = self.get_block_type_slug()
+        return block_label(self, f"{slug} (unsaved)")
+
+
+class AtlassianCredentials(ServiceCredentials, ABC):
+    """The fields of a Jira or Confluence block (Cloud or Server / Data Center) and its client.
+
+    Abstract: subclasses redeclare `url` and `cloud` with their own descriptions (which keeps the
+    fields' order) and build their client with `_client`.
+    """
+
+    url: str = Field(..., description="Base URL of the service.")
+    username: str | None = Field(
+        None,
+        description="Account e-mail (Cloud) or user name (Server/Data Center); "
+        "empty for a personal access token.",
+    )
+    token: SecretStr = Field(
+        ..., description="API token (Cloud), password, or personal access token (Server/Data Center)."
+    )
+    cloud: bool = Field(False, description="Cloud rather than Server / Data Center.")
+    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
+    timeout: float = Field(30.0, gt=0, le=600, description="Seconds per request.")
+
+    def _client(self, factory: Callable[..., Client], timeout: float | None = None) -> Client:
+        """``factory(url, username, secret, cloud=, timeout=, verify_tls=)`` with the secret unwrapped:
+        the shape of `make_jira_client` and `make_confluence_client`."""
+        return factory(
+            self.url,
+            self.username or None,
+            self.token.get_secret_value(),
+            cloud=self.cloud,
+            timeout=timeout or self.timeout,
+            verify_tls=self.verify_tls,
+        )

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
-from blocks.http_auth import DOCS_URL
-from blocks.jira import block_label, check_service_url
+from blocks.http_auth import DOCS_URL, ServiceCredentials
 
 if TYPE_CHECKING:
     from integrations.mattermost import Mattermost
 
 
-class MattermostCredentials(CredentialsBlock):
+class MattermostCredentials(ServiceCredentials):
     """How Tasklane posts to Mattermost: the server, a bot (or personal access) token, a default channel.
 
     Attributes:
@@ -45,6 +43,7 @@ class MattermostCredentials(CredentialsBlock):
     _block_type_slug = "mattermost-credentials"
     _description = "Mattermost server, bot token and default team/channel for Tasklane."
     _documentation_url = DOCS_URL
+    _service = "Mattermost"
 
     url: str = Field(..., description="Server URL, e.g. https://mattermost.example.com.")
     token: SecretStr = Field(..., description="Bot token or personal access token.")
@@ -54,16 +53,6 @@ class MattermostCredentials(CredentialsBlock):
     )
     verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds per request.")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_service_url(value, "Mattermost")
-
-    @property
-    def label(self) -> str:
-        """`mattermost-credentials/NAME` once saved or loaded, for messages and logs."""
-        return block_label(self, "mattermost-credentials (unsaved)")
 
     def get_client(self) -> Mattermost:
         """A `Mattermost` wrapper (posting, look-ups) over a driver with bounded retries of 429/5xx."""

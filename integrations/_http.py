@@ -20,9 +20,9 @@ Private to `integrations`: the clients re-export what their callers need (`Retry
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -51,9 +51,31 @@ READS_ONLY: frozenset[str] = frozenset({"GET", "HEAD"})
 IDEMPOTENT: frozenset[str] = Retry.DEFAULT_ALLOWED_METHODS
 ANY_METHOD = None
 EXCERPT_CHARS = 300
+# Defaults of the policy; Confluence and Mattermost take `CLIENT_RETRIES` for every kind of
+# failure (`RetryPolicy.same_for_all`), Jira its own `RetryPolicy()`.
+CLIENT_RETRIES = 4
+BACKOFF_FACTOR = 0.5
+MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 120.0
 
 
 # --- retries -----------------------------------------------------------------------------------
+
+
+class RetryOptions(TypedDict, total=False):
+    """The retry settings that `make_confluence_client` and `make_mattermost_driver` take.
+
+    Attributes:
+        retries: how often a 429 or 5xx answer, or a lost connection, is retried (4).
+        backoff_factor: exponential backoff base in seconds when no Retry-After is given (0.5).
+        max_backoff: cap of one backoff sleep, seconds (30).
+        max_retry_after: cap of one Retry-After sleep, seconds (120).
+    """
+
+    retries: int
+    backoff_factor: float
+    max_backoff: float
+    max_retry_after: float
 
 
 @dataclass(frozen=True)
@@ -79,24 +101,23 @@ class RetryPolicy:
     """
 
     max_retries: int = 5
-    backoff_factor: float = 0.5
-    backoff_max: float = 30.0
-    max_retry_after: float = 120.0
+    backoff_factor: float = BACKOFF_FACTOR
+    backoff_max: float = MAX_BACKOFF
+    max_retry_after: float = MAX_RETRY_AFTER
     connect_retries: int = 2
     read_retries: int = 0
     total_retries: int | None = None
     status_forcelist: tuple[int, ...] = RETRY_STATUSES
 
     @classmethod
-    def same_for_all(
-        cls, retries: int, *, backoff_factor: float, backoff_max: float, max_retry_after: float
-    ) -> RetryPolicy:
-        """`retries` for each kind of failure and for all of them together."""
+    def same_for_all(cls, **options: Unpack[RetryOptions]) -> RetryPolicy:
+        """`retries` for each kind of failure and for all of them together (Confluence, Mattermost)."""
+        retries = options.get("retries", CLIENT_RETRIES)
         return cls(
             max_retries=retries,
-            backoff_factor=backoff_factor,
-            backoff_max=backoff_max,
-            max_retry_after=max_retry_after,
+            backoff_factor=options.get("backoff_factor", BACKOFF_FACTOR),
+            backoff_max=options.get("max_backoff", MAX_BACKOFF),
+            max_retry_after=options.get("max_retry_after", MAX_RETRY_AFTER),
             connect_retries=retries,
             read_retries=retries,
             total_retries=retries,
@@ -146,13 +167,15 @@ class _LoggedRetry(Retry):
                 if self.respect_retry_after_header and response is not None
                 else None
             )
-            wait, reason = (retry_after, "Retry-After") if retry_after else (self.get_backoff_time(), "backoff")
+            wait, reason = (
+                (retry_after, "Retry-After") if retry_after else (self.get_backoff_time(), "backoff")
+            )
             log.warning(
-                "%s answered %s to %s %s; retrying in %.2f s (%s), %d retries used",
+                "%s: %s %s %s; retrying in %.2f s (%s), %d retries used",
                 service_name(self.service),
-                last.status or last.error,
                 last.method,
                 without_query(last.url or ""),
+                f"answered {last.status}" if last.status else f"failed ({last.error})",
                 wait,
                 reason,
                 len(self.history),
@@ -195,8 +218,13 @@ def without_query(url: str) -> str:
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """The first `limit` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[:limit] + "…"
+    """The first `limit` characters, marked when cut.
+
+    Examples:
+        >>> excerpt("abcdef", 4)
+        'abcd… [2 more chars]'
+    """
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more chars]"
 
 
 def response_detail(response: requests.Response) -> str:
@@ -222,11 +250,12 @@ def response_detail(response: requests.Response) -> str:
     return excerpt("; ".join(messages) or repr(body))
 
 
-# Status -> (error class, what it means). 5xx and any other status are handled below.
+# Status -> (error class, what it means); 5xx and any other status are handled below, and the
+# meaning of 401/403 is said more fully there.
 _BY_STATUS: dict[int, tuple[type[RemoteServiceError], str]] = {
     400: (BadRequestError, "the request was rejected"),
-    401: (AuthenticationError, ""),
-    403: (AuthenticationError, ""),
+    401: (AuthenticationError, "the credentials were refused"),
+    403: (AuthenticationError, "the credentials lack permission"),
     404: (NotFoundError, "not found, or not visible to these credentials"),
     409: (ConflictError, "a conflicting change was saved first"),
     410: (RemoteServiceError, "the endpoint is gone"),
@@ -265,8 +294,8 @@ def error_for_response(
         >>> error = error_for_response(answer, service="mattermost", source="ops", method="GET")
         >>> type(error).__name__, error.url
         ('NotFoundError', 'https://mm.example.com/x')
-        >>> str(error)
-        "Mattermost 'ops': GET https://mm.example.com/x answered 404: not found, or not visible to these credentials. Mattermost said: {}"
+        >>> str(error).split(": ")[:2]
+        ["Mattermost 'ops'", 'GET https://mm.example.com/x answered 404']
     """
     status = response.status_code
     request = response.request
@@ -275,6 +304,7 @@ def error_for_response(
     head = f"{label(service, source)}: {method} {url} answered {status} {response.reason or ''}".rstrip()
     if doing:
         head += f" while {doing}"
+    kind: type[RemoteServiceError]
     if status >= 500:
         kind, meaning = ServiceUnavailableError, "still failing after the retries"
     else:
@@ -294,6 +324,23 @@ def error_for_response(
         url=error_url or url,
         status=status,
     )
+
+
+def checked_request(
+    send: Callable[[], requests.Response], *, service: str, source: str = "", method: str, url: str
+) -> requests.Response:
+    """``send()``, its answer if below 400; else the error of `unreachable` or `error_for_response`.
+
+    For clients that send through their own session (Confluence, Mattermost); `method` and `url`
+    name the request in the error.
+    """
+    try:
+        response = send()
+    except requests.RequestException as exc:
+        raise unreachable(exc, service=service, source=source, method=method, url=url) from exc
+    if response.status_code >= 400:
+        raise error_for_response(response, service=service, source=source, method=method, url=url)
+    return response
 
 
 def unreachable(

@@ -1,4 +1,10 @@
-"""One HTTP request, judged by its status code. Plain httpx, no Prefect."""
+"""One HTTP request, judged by its status code. Plain httpx, no Prefect.
+
+An HTTP task sends its request once: only a failed connection is retried (by httpx's transport),
+never a request that was sent, since it may not be idempotent. Retries of the task as a whole are
+its catalog retry policy's business. Errors: `ServiceUnreachableError` (no response) and
+`UnexpectedStatusError` (a status outside the expected ones), see `integrations.errors`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,10 @@ from typing import Any
 
 import httpx
 
-from integrations.errors import RequestFailedError, UnexpectedStatusError
+from integrations._http import excerpt
+from integrations.errors import ServiceUnreachableError, UnexpectedStatusError
 
+SERVICE = "http"
 BODY_EXCERPT_CHARS = 2000
 CONNECT_RETRIES = 2  # httpx's transport retries connection failures only, never a sent request
 
@@ -29,11 +37,6 @@ class HttpResult:
             "content_type": self.content_type,
             "body_excerpt": self.body_excerpt,
         }
-
-
-def excerpt(text: str, limit: int = BODY_EXCERPT_CHARS) -> str:
-    """The first `limit` characters, marked when cut."""
-    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more chars]"
 
 
 def is_expected(status_code: int, expected: list[int]) -> bool:
@@ -57,7 +60,7 @@ def send_request(
     """Send one request; return its result or raise naming the URL and what came back.
 
     Raises:
-        RequestFailedError: no response (connection, DNS, TLS, timeout).
+        ServiceUnreachableError: no response (connection, DNS, TLS, timeout).
         UnexpectedStatusError: a status outside `expected_status` (any 2xx when empty).
     """
     expected = list(expected_status or [])
@@ -74,15 +77,19 @@ def send_request(
                 auth=auth,
             )
         except httpx.TimeoutException as exc:
-            raise RequestFailedError(
-                f"{method} {url}: no response within {timeout:g} s ({type(exc).__name__})"
+            raise ServiceUnreachableError(
+                f"{method} {url}: no response within {timeout:g} s ({type(exc).__name__})",
+                service=SERVICE,
+                url=url,
             ) from exc
         except httpx.HTTPError as exc:
-            raise RequestFailedError(f"{method} {url}: request failed: {exc}") from exc
+            raise ServiceUnreachableError(
+                f"{method} {url}: request failed: {exc}", service=SERVICE, url=url
+            ) from exc
     result = HttpResult(
         status_code=response.status_code,
         elapsed_ms=response.elapsed.total_seconds() * 1000,
-        body_excerpt=excerpt(response.text),
+        body_excerpt=excerpt(response.text, BODY_EXCERPT_CHARS),
         content_type=response.headers.get("content-type", ""),
     )
     if not is_expected(response.status_code, expected):

@@ -27,13 +27,13 @@ from typing import Any
 
 import jinja2
 
-from integrations.jira_excel import (
+from integrations._xlsx import (
     HEADER_ALIGNMENT,
     HEADER_FILL,
     HEADER_FONT,
-    _save_atomically,
-    _write_sheet,
     excel_datetime,
+    save_atomically,
+    write_sheet,
 )
 
 # Final states as the report names them (Prefect's state names; TimedOut is a Failed state).
@@ -269,6 +269,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def figures(records: Sequence[RunRecord], days: float) -> Figures:
     durations = [r.duration for r in records if r.duration is not None]
     successes = sum(1 for r in records if r.succeeded)
+    p95 = percentile(durations, 95)
     return Figures(
         runs=len(records),
         successes=successes,
@@ -276,7 +277,7 @@ def figures(records: Sequence[RunRecord], days: float) -> Figures:
         cancelled=sum(1 for r in records if r.state_type == "CANCELLED"),
         success_rate=round(100.0 * successes / len(records), 2) if records else None,
         avg_duration=round(sum(durations) / len(durations), 3) if durations else None,
-        p95_duration=round(percentile(durations, 95), 3) if durations else None,  # type: ignore[arg-type]
+        p95_duration=round(p95, 3) if p95 is not None else None,
         runs_per_day=round(len(records) / days, 3) if days > 0 else float(len(records)),
         by_state=dict(Counter(r.state for r in records)),
     )
@@ -466,7 +467,7 @@ def write_report_xlsx(
         raise ValueError(f"the report must be an .xlsx file, got {str(destination)!r}")
     workbook = Workbook(write_only=True)
     runs_sheet = workbook.create_sheet("Runs")
-    _write_sheet(
+    write_sheet(
         runs_sheet,
         RUN_COLUMNS,
         (
@@ -490,7 +491,7 @@ def write_report_xlsx(
         rows = [["overall", "all", *_figure_cells(stats.overall)]]
         rows += [["group", name, *_figure_cells(f)] for name, f in stats.per_group.items()]
         rows += [["task", name, *_figure_cells(f)] for name, f in stats.per_task.items()]
-        _write_sheet(stats_sheet, STATS_COLUMNS, rows)
+        write_sheet(stats_sheet, STATS_COLUMNS, rows)
     if charts:
         charts_sheet = workbook.create_sheet("Charts")
         title = Cell(charts_sheet, row=1, column=1, value="Charts")
@@ -500,7 +501,7 @@ def write_report_xlsx(
             image = Image(str(chart))
             image.anchor = f"A{2 + index * 22}"
             charts_sheet.add_image(image)
-    _save_atomically(workbook, destination)
+    save_atomically(workbook, destination)
     return WorkbookReport(path=destination, runs=len(records), charts=len(charts))
 
 

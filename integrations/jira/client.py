@@ -23,16 +23,8 @@ from urllib.parse import urlsplit
 import requests
 from atlassian import Jira
 
-from integrations._http import (
-    READS_ONLY,
-    RetryPolicy,
-    error_for_response,
-    excerpt,
-    label,
-    mount_retries,
-    unexpected_response,
-    unreachable,
-)
+from integrations import _http
+from integrations._http import RetryPolicy
 from integrations.errors import RemoteServiceError, UnexpectedResponseError
 
 SERVICE = "jira"
@@ -107,8 +99,12 @@ def make_jira_client(
     if hasattr(client, "backoff_and_retry"):
         client.backoff_and_retry = False
     # We only read: never replay a write.
-    mount_retries(
-        client.session, client.url.rstrip("/") + "/", retry or RetryPolicy(), service=SERVICE, methods=READS_ONLY
+    _http.mount_retries(
+        client.session,
+        client.url.rstrip("/") + "/",
+        retry or RetryPolicy(),
+        service=SERVICE,
+        methods=_http.READS_ONLY,
     )
     return client
 
@@ -144,7 +140,7 @@ class JiraCalls:
     @property
     def where(self) -> str:
         """``Jira 'jira-prod' at https://jira.example.com``: how messages not about a request start."""
-        return f"{label(SERVICE, self.source)} at {self.client.url}"
+        return f"{_http.label(SERVICE, self.source)} at {self.client.url}"
 
     def call(self, doing: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)``; `doing` says what for in the error, e.g. ``"reading issue X-1"``.
@@ -160,7 +156,7 @@ class JiraCalls:
             raise self._error(doing, exc) from exc
         except requests.RequestException as exc:
             request = exc.request
-            raise unreachable(
+            raise _http.unreachable(
                 exc,
                 service=SERVICE,
                 source=self.source,
@@ -173,12 +169,12 @@ class JiraCalls:
     def unexpected(self, request: str, body: Any) -> UnexpectedResponseError:
         """The error for a 2xx answer to `request` (e.g. ``"GET /rest/api/2/myself"``) that is not JSON
         of the documented shape."""
-        return unexpected_response(
+        return _http.unexpected_response(
             service=SERVICE,
             source=self.source,
             request=f"{request} at {self.client.url}",
             expected="a Jira JSON payload",
-            found=excerpt(repr(body)),
+            found=_http.excerpt(repr(body)),
             url=self.client.url,
         )
 
@@ -198,7 +194,7 @@ class JiraCalls:
                 "is cloud=True right for this Jira?"
             )
         username = self.client.username
-        return error_for_response(
+        return _http.error_for_response(
             response,
             service=SERVICE,
             source=self.source,

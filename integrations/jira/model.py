@@ -162,4 +162,3 @@ class TreeOptions:
             raise ValueError(
                 f"epic_link_field must look like 'customfield_10014', 'auto' or None, got {field_id!r}"
             )
-

@@ -228,7 +228,11 @@ class _TreeFetcher:
         seen_tokens: set[str] = set()
         while True:
             body = self._page(
-                f"{what} ({jql})", self.client.enhanced_jql, "GET /rest/api/3/search/jql", jql, nextPageToken=token
+                f"{what} ({jql})",
+                self.client.enhanced_jql,
+                "GET /rest/api/3/search/jql",
+                jql,
+                nextPageToken=token,
             )
             yield body["issues"]
             token = body.get("nextPageToken")
@@ -272,9 +276,13 @@ class _TreeFetcher:
         **cursor: Any,
     ) -> dict[str, Any]:
         """One page of a search: a dict with an ``issues`` list (and the `required` keys)."""
-        body = self.calls.call(doing, search, jql, fields=list(self.fields), limit=self.options.page_size, **cursor)
-        if not isinstance(body, dict) or not isinstance(body.get("issues"), list) or any(
-            key not in body for key in required
+        body = self.calls.call(
+            doing, search, jql, fields=list(self.fields), limit=self.options.page_size, **cursor
+        )
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("issues"), list)
+            or any(key not in body for key in required)
         ):
             raise self.calls.unexpected(request, body)
         return body
@@ -449,7 +457,7 @@ class _TreeFetcher:
             for key in epics:
                 for child in self._pool_epic_children.get(key, ()):
                     claim(child, key, "epic", _RELATION_RANK["epic"])
-            number = CUSTOM_FIELD_RE.match(epic).group(1)  # type: ignore[union-attr]
+            number = epic.removeprefix("customfield_")  # checked by TreeOptions or found so
             for batch in _chunks(epics, self.options.batch_size):
                 jql = f"cf[{number}] in ({', '.join(batch)}){outside} ORDER BY key ASC"
                 for node in self._search(jql, "reading epics' issues"):
@@ -485,4 +493,3 @@ class _TreeFetcher:
             url=f"{self.base_url}/browse/{node.key}",
             relation=relation,
         )
-

@@ -25,7 +25,7 @@ class TestEmailNotification(OfflineBlockTestSuite):
 
 def test_registered_from_blocks_as_a_notification_block() -> None:
     import blocks
-    from deployments.alerts import EmailNotification as from_alerts
+    from deployments.automations.alerts import EmailNotification as from_alerts
 
     assert "EmailNotification" in blocks.__all__ and from_alerts is EmailNotification
     assert issubclass(EmailNotification, NotificationBlock)

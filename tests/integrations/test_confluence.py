@@ -1,4 +1,4 @@
-"""integrations/confluence.py driven through atlassian-python-api against the fake Confluence over HTTP."""
+"""integrations.confluence driven through atlassian-python-api against the fake Confluence over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""integrations/jira.py driven by the real atlassian client against the local fake Jira over HTTP."""
+"""integrations.jira driven by the real atlassian client against the local fake Jira over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""integrations/mattermost.py driven through mattermostdriver and websockets against the fake Mattermost."""
+"""integrations.mattermost driven through mattermostdriver and websockets against the fake Mattermost."""
 
 from __future__ import annotations
 

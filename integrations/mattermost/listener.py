@@ -1,32 +1,21 @@
-"""Mattermost messages and a chat-command listener, over mattermostdriver. Plain Python, no Prefect.
+"""The chat-command listener that ``tasklane listen`` runs, over the Mattermost websocket.
 
-- `Mattermost.post_message` posts markdown to a channel (by id, or by team and channel name),
-  optionally as a reply in a thread, and returns the post id.
-- `CommandListener` is what ``tasklane listen`` runs: it listens on the Mattermost websocket for
-  ``run NAME``, ``status NAME``, ``list``, ``report`` and ``help`` addressed to the bot (``@bot``
-  mention, or any message in a direct channel), lets only allowed users or channels issue them,
-  calls a ``handler(command) -> str`` and answers in the command's thread. When the server drops
-  the connection it reconnects with exponential backoff and fetches, over REST, the posts made
-  while it was away, so that no command is lost and none is run twice.
+`CommandListener` listens on the Mattermost websocket for ``run NAME``, ``status NAME``, ``list``,
+``report`` and ``help`` addressed to the bot (``@bot`` mention, or any message in a direct
+channel), lets only allowed users or channels issue them, calls a ``handler(command) -> str`` and
+answers in the command's thread. When the server drops the connection it reconnects with
+exponential backoff and fetches, over REST, the posts made while it was away, so that no command
+is lost and none is run twice.
 
-What the library does, and what is added here:
-
-- mattermostdriver's REST client calls ``requests.get/post`` directly (no session, so no retry
-  adapter can be mounted), never retries, and raises ``requests.HTTPError`` for 429 and 5xx.
-  `make_mattermost_driver` gives the `Driver` a client class that sends through one
-  ``requests.Session`` with a bounded urllib3 ``Retry`` (429 honouring Retry-After, 5xx with
-  exponential backoff) and maps the final answer to `integrations.errors`: 401/403 raise
-  `AuthenticationError` at once, naming the URL and the caller's ``source`` label. Posts carry a
-  ``pending_post_id``, which the server uses to de-duplicate a resent post.
-- mattermostdriver 7.3.2's ``Websocket`` does connect and receive events with websockets 16 on
-  ``ws://``, but it is not usable here: for ``wss://`` it builds a *server-side* TLS context
-  (``ssl.Purpose.CLIENT_AUTH``), which Python 3.10+ refuses for a client connection; it never
-  closes the sockets it opens; it reconnects only at a fixed delay and never fetches what was
-  posted meanwhile; ``disconnect()`` takes effect only at the next message or timeout; a refused
-  token makes it wait forever; and ``Driver.init_websocket`` runs ``asyncio.get_event_loop()``,
-  which has no loop in a worker thread. `CommandListener` therefore speaks the Mattermost v4
-  websocket protocol itself with the ``websockets`` library (authentication_challenge, ``posted``
-  events whose ``data.post`` is a JSON string), and uses the `Driver` for REST.
+mattermostdriver 7.3.2's ``Websocket`` does connect and receive events with websockets 16 on
+``ws://``, but it is not usable here: for ``wss://`` it builds a *server-side* TLS context
+(``ssl.Purpose.CLIENT_AUTH``), which Python 3.10+ refuses for a client connection; it never
+closes the sockets it opens; it reconnects only at a fixed delay and never fetches what was
+posted meanwhile; ``disconnect()`` takes effect only at the next message or timeout; a refused
+token makes it wait forever; and ``Driver.init_websocket`` runs ``asyncio.get_event_loop()``,
+which has no loop in a worker thread. `CommandListener` therefore speaks the Mattermost v4
+websocket protocol itself with the ``websockets`` library (authentication_challenge, ``posted``
+events whose ``data.post`` is a JSON string), and uses the `Driver` for REST (`Mattermost`).
 """
 
 from __future__ import annotations
@@ -40,390 +29,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import requests
 import websockets
-from mattermostdriver import Driver
-from mattermostdriver.client import Client
-from requests.adapters import HTTPAdapter
 
-from integrations.errors import (
-    AuthenticationError,
-    NotFoundError,
-    RateLimitedError,
-    RemoteServiceError,
-    ServiceUnavailableError,
-    ServiceUnreachableError,
-)
-from integrations.retrying import bounded_retry
+from integrations._http import EXCERPT_CHARS, service_name
+from integrations.errors import AuthenticationError, NotFoundError, RemoteServiceError
+from integrations.mattermost.commands import ChatCommand, help_text, parse_command
+from integrations.mattermost.rest import SERVICE, Mattermost
 
-log = logging.getLogger(__name__)
-
-SERVICE = "Mattermost"
-DEFAULT_RETRIES = 4
-DEFAULT_BACKOFF_FACTOR = 0.5
-DEFAULT_MAX_BACKOFF = 30.0
-DEFAULT_MAX_RETRY_AFTER = 120.0
-MAX_MESSAGE_CHARS = 16383  # the server's limit on a post's message
-EXCERPT_CHARS = 300
-
-__all__ = [
-    "COMMANDS",
-    "ChatCommand",
-    "CommandListener",
-    "Mattermost",
-    "make_mattermost_driver",
-    "parse_command",
-]
-
-
-# --- REST client ----------------------------------------------------------------------------------
-
-
-class _RetryingClient(Client):
-    """mattermostdriver's client, sending through a session with bounded retries and our errors."""
-
-    def __init__(self, options: dict[str, Any]) -> None:
-        super().__init__(options)
-        self.source: str = options.get("tasklane_source", "mattermost")
-        self.session = requests.Session()
-        self.session.mount(f"{options['scheme']}://", HTTPAdapter(max_retries=options["tasklane_retry"]))
-
-    def make_request(
-        self,
-        method: str,
-        endpoint: str,
-        options: Any = None,
-        params: dict[str, Any] | None = None,
-        data: Any = None,
-        files: Any = None,
-        basepath: str | None = None,
-    ) -> requests.Response:
-        base = self.url
-        if basepath:
-            base = f"{self._options['scheme']}://{self._options['url']}:{self._options['port']}{basepath}"
-        url = base + endpoint
-        method = method.upper()
-        try:
-            response = self.session.request(
-                method,
-                url,
-                headers=self.auth_header(),
-                json=options if options else None,
-                params=params or None,
-                data=data or None,
-                files=files,
-                timeout=self.request_timeout,
-                verify=self._verify,
-                auth=self._auth() if self._auth is not None else None,
-            )
-        except requests.RequestException as exc:
-            raise ServiceUnreachableError(
-                f"{SERVICE} ({self.source}): {method} {url} got no response: {exc}", service=SERVICE, url=url
-            ) from exc
-        if response.status_code >= 400:
-            raise _error(self.source, method, url, response)
-        return response
-
-
-def _error(source: str, method: str, url: str, response: requests.Response) -> RemoteServiceError:
-    status = response.status_code
-    try:
-        body = response.json()
-        detail = str(body.get("message") or body.get("id") or body)[:EXCERPT_CHARS]
-    except (ValueError, AttributeError):
-        detail = repr(" ".join(response.text.split())[:EXCERPT_CHARS]) or f"{status} {response.reason}"
-    where = f"{SERVICE} ({source}): {method} {url} answered {status}"
-    kwargs: dict[str, Any] = {"service": SERVICE, "url": url, "status": status}
-    if status in (401, 403):
-        return AuthenticationError(
-            f"{where}: {detail}; check the token (or login) of '{source}' and the bot's permissions", **kwargs
-        )
-    if status == 404:
-        return NotFoundError(f"{where}: not found ({detail})", **kwargs)
-    if status == 429:
-        retry_after = response.headers.get("Retry-After", "none")
-        return RateLimitedError(
-            f"{where}: still rate limited after the retries (Retry-After: {retry_after}; {detail})", **kwargs
-        )
-    if status >= 500:
-        return ServiceUnavailableError(f"{where}: server error after the retries ({detail})", **kwargs)
-    return RemoteServiceError(f"{where}: {detail}", **kwargs)
-
-
-def _server_options(url: str) -> dict[str, Any]:
-    """mattermostdriver's url/scheme/port/basepath options from a server URL (http, https, ws, wss)."""
-    parts = urlsplit(url if "://" in url else f"https://{url}")
-    scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"Mattermost server URL {url!r} is not an http(s) or ws(s) URL with a host")
-    path = parts.path.rstrip("/")
-    for suffix in ("/api/v4/websocket", "/api/v4"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-    return {
-        "scheme": scheme,
-        "url": parts.hostname,
-        "port": parts.port or (443 if scheme == "https" else 80),
-        "basepath": f"{path}/api/v4",
-    }
-
-
-def make_mattermost_driver(
-    url: str,
-    *,
-    token: str | None = None,
-    login_id: str | None = None,
-    password: str | None = None,
-    source: str = "mattermost",
-    timeout: float = 30.0,
-    verify_tls: bool = True,
-    retries: int = DEFAULT_RETRIES,
-    backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
-    max_backoff: float = DEFAULT_MAX_BACKOFF,
-    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
-) -> Driver:
-    """A mattermostdriver `Driver` whose REST calls retry 429/5xx (bounded) and raise our errors.
-
-    Args:
-        url: The server, e.g. ``https://mattermost.example.com`` (``wss://`` and ``ws://`` are
-            read as ``https://`` and ``http://``; a path prefix is kept).
-        token: A personal access token or bot token (preferred).
-        login_id: User name or e-mail, with `password`, when there is no token.
-        password: Password for `login_id`.
-        source: A label for error messages: the block the credentials come from.
-        timeout: Seconds per request.
-        verify_tls: Verify the server's certificate.
-        retries: How often a 429 or 5xx answer, or a failed connection, is retried.
-        backoff_factor: Exponential backoff base in seconds when no Retry-After is given.
-        max_backoff: Cap of one backoff sleep, seconds.
-        max_retry_after: Cap of one Retry-After sleep, seconds.
-
-    Returns:
-        The driver, not yet logged in; `Mattermost.login` logs in.
-
-    Examples:
-        >>> driver = make_mattermost_driver("wss://mattermost.example.com", token="abc", source="mm/main")
-        >>> driver.client.url
-        'https://mattermost.example.com:443/api/v4'
-    """
-    if not token and not (login_id and password):
-        raise ValueError(f"Mattermost ({source}): give a token, or a login_id and a password")
-    # POST too: the only POSTs sent are the login and new posts, and a new post carries a
-    # pending_post_id, by which the server recognises a resend of a post it already created.
-    retry = bounded_retry(retries, backoff_factor, max_backoff, max_retry_after, any_method=True)
-    options = {
-        **_server_options(url),
-        "token": token,
-        "login_id": login_id,
-        "password": password,
-        "verify": verify_tls,
-        "request_timeout": timeout,
-        "tasklane_source": source,
-        "tasklane_retry": retry,
-    }
-    return Driver(options, client_cls=_RetryingClient)
-
-
-class Mattermost:
-    """Post messages and read what the listener needs, over a `Driver` from `make_mattermost_driver`.
-
-    Args:
-        driver: The driver (logged in on first use).
-        source: A label for error messages: the block the credentials come from.
-
-    Examples:
-        >>> mm = Mattermost(make_mattermost_driver("https://mm.example.com", token="t"), source="mm/main")
-        >>> mm.source
-        'mm/main'
-    """
-
-    def __init__(self, driver: Driver, *, source: str = "mattermost") -> None:
-        self.driver = driver
-        self.source = source
-        self._me: dict[str, Any] | None = None
-        self._channel_ids: dict[tuple[str, str], str] = {}
-        self._channels: dict[str, dict[str, Any]] = {}
-        self._users: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self._last_pending_ms = 0
-        client = driver.client
-        if isinstance(client, _RetryingClient):
-            client.source = source
-
-    @property
-    def url(self) -> str:
-        """The REST base URL, e.g. ``https://mm.example.com:443/api/v4``."""
-        return self.driver.client.url
-
-    def login(self) -> dict[str, Any]:
-        """Log in (or check the token) and return the bot's own user.
-
-        Raises:
-            AuthenticationError: the token or password was refused.
-        """
-        if self._me is None:
-            me = self.driver.login()
-            if not isinstance(me, dict) or "id" not in me:
-                raise RemoteServiceError(
-                    f"{SERVICE} ({self.source}): login at {self.url} returned no user: "
-                    f"{str(me)[:EXCERPT_CHARS]!r}",
-                    service=SERVICE,
-                    url=self.url,
-                )
-            self._me = me
-        return self._me
-
-    @property
-    def me(self) -> dict[str, Any]:
-        return self.login()
-
-    def channel_id(self, team: str, channel: str) -> str:
-        """The id of channel `channel` (its name, as in the URL) of team `team` (its name).
-
-        Raises:
-            NotFoundError: no such team or channel visible to the bot.
-        """
-        key = (team, channel)
-        if key not in self._channel_ids:
-            self.login()
-            data = self.driver.channels.get_channel_by_name_and_team_name(team, channel)
-            self._channel_ids[key] = data["id"]
-            self._channels[data["id"]] = data
-        return self._channel_ids[key]
-
-    def channel(self, channel_id: str) -> dict[str, Any]:
-        """A channel by id (cached)."""
-        if channel_id not in self._channels:
-            self.login()
-            self._channels[channel_id] = self.driver.channels.get_channel(channel_id)
-        return self._channels[channel_id]
-
-    def user(self, user_id: str) -> dict[str, Any]:
-        """A user by id (cached)."""
-        if user_id not in self._users:
-            self.login()
-            self._users[user_id] = self.driver.users.get_user(user_id)
-        return self._users[user_id]
-
-    def post_message(
-        self,
-        message: str,
-        *,
-        channel_id: str | None = None,
-        team: str | None = None,
-        channel: str | None = None,
-        root_id: str | None = None,
-        props: dict[str, Any] | None = None,
-    ) -> str:
-        """Post markdown to a channel, optionally as a reply in a thread; return the new post's id.
-
-        Give either `channel_id`, or `team` and `channel` (names). A message longer than the
-        server accepts is cut, and says so.
-
-        Raises:
-            AuthenticationError: 401/403 (bad token, or the bot may not post there).
-            NotFoundError: no such team or channel.
-            RateLimitedError, ServiceUnavailableError, ServiceUnreachableError: after the retries.
-
-        Examples:
-            >>> mm.post_message("**backup** finished", team="ops", channel="town-square")  # doctest: +SKIP
-            'h5x7wpjxbfrxdn3s6wb1ztedna'
-            >>> root = "h5x7wpjxbfrxdn3s6wb1ztedna"
-            >>> mm.post_message("details…", channel_id="c1", root_id=root)  # doctest: +SKIP
-            'qj1dfsd3x3gmdcx8yzh1npq7ua'
-        """
-        if channel_id is None:
-            if not (team and channel):
-                raise ValueError("post_message needs channel_id, or team and channel")
-            channel_id = self.channel_id(team, channel)
-        me = self.login()
-        if len(message) > MAX_MESSAGE_CHARS:
-            note = f"\n… [cut: {len(message) - MAX_MESSAGE_CHARS + 40} more characters]"
-            message = message[: MAX_MESSAGE_CHARS - len(note)] + note
-        payload: dict[str, Any] = {
-            "channel_id": channel_id,
-            "message": message,
-            "pending_post_id": self._pending_post_id(me["id"]),
-        }
-        if root_id:
-            payload["root_id"] = root_id
-        if props:
-            payload["props"] = props
-        post = self.driver.posts.create_post(payload)
-        return post["id"]
-
-    def _pending_post_id(self, user_id: str) -> str:
-        # The web app's format; unique per post so that only a resend of the same post is merged.
-        with self._lock:
-            self._last_pending_ms = max(int(time.time() * 1000), self._last_pending_ms + 1)
-            return f"{user_id}:{self._last_pending_ms}"
-
-    def posts_since(self, channel_id: str, since_ms: int) -> list[dict[str, Any]]:
-        """Posts of a channel created or changed after `since_ms` (epoch milliseconds), oldest first."""
-        self.login()
-        data = self.driver.posts.get_posts_for_channel(channel_id, params={"since": int(since_ms)})
-        posts = list((data or {}).get("posts", {}).values())
-        return sorted(posts, key=lambda p: (p.get("create_at", 0), p.get("id", "")))
-
-
-# --- commands -----------------------------------------------------------------------------------
-
-COMMANDS: dict[str, str] = {
-    "run": "run NAME: start task NAME now",
-    "status": "status NAME: the last runs of task NAME",
-    "list": "list: the tasks and their schedules",
-    "report": "report: a summary of the runs since the last report",
-    "help": "help: this text",
-}
-_NEEDS_ARGUMENT = {"run", "status"}
-
-
-@dataclass(frozen=True)
-class ChatCommand:
-    """A command addressed to the bot, as the handler receives it."""
-
-    name: str  # run, status, list, report or help
-    argument: str | None  # the task name of run/status; free text after list/report
-    text: str  # the command as typed, without the mention
-    post_id: str
-    root_id: str  # the thread the answer goes to
-    channel_id: str
-    user_id: str
-    username: str
-
-
-def parse_command(text: str) -> tuple[str, str | None] | None:
-    """``(name, argument)`` of a command text, or None when it is not a well-formed command.
-
-    Examples:
-        >>> parse_command("run nightly-backup")
-        ('run', 'nightly-backup')
-        >>> parse_command("  LIST ")
-        ('list', None)
-        >>> parse_command("run") is None, parse_command("dance") is None
-        (True, True)
-    """
-    words = text.strip().split(maxsplit=1)
-    if not words:
-        return None
-    name = words[0].lower()
-    argument = words[1].strip() if len(words) > 1 else None
-    if name not in COMMANDS or (name in _NEEDS_ARGUMENT and not argument):
-        return None
-    return name, argument
-
-
-def help_text(botname: str) -> str:
-    lines = [f"Commands (mention @{botname}, or write to me directly):"]
-    lines += [f"- `{usage.split(':')[0]}`:{usage.split(':', 1)[1]}" for usage in COMMANDS.values()]
-    return "\n".join(lines)
-
-
-# --- listener -----------------------------------------------------------------------------------
+log = logging.getLogger("integrations.mattermost")
 
 
 class CommandListener:
@@ -627,9 +242,10 @@ class CommandListener:
                     if message.get("status") == "OK":
                         return
                     error = message.get("error") or {}
+                    where = f"{service_name(SERVICE)} ({self.mattermost.source})"
                     raise AuthenticationError(
-                        f"{SERVICE} ({self.mattermost.source}): the websocket at {self._websocket_url()} "
-                        f"refused the token: {error.get('message') or error.get('id') or message}",
+                        f"{where}: the websocket at {self._websocket_url()} refused the token: "
+                        f"{error.get('message') or error.get('id') or message}",
                         service=SERVICE,
                         url=self._websocket_url(),
                         status=error.get("status_code"),
