@@ -14,6 +14,9 @@ before the due instant, and the server, which rounds its wait to whole seconds, 
 run start up to half a second early; the job's own task waits out what is left, so the job
 starts within milliseconds of its time and never before (a job due at 00:00:00 must not see
 the previous day).
+
+`run_job` (sync flows: the job stays in the main thread, where a timeout's signal reaches it)
+and `arun_job` (async flows) are one body, `_job_steps`, driven two ways.
 """
 
 from __future__ import annotations
@@ -23,12 +26,12 @@ import functools
 import inspect
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from prefect import task
-from prefect.artifacts import acreate_markdown_artifact, create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
@@ -46,10 +49,16 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 
 from deployments.policy import RunPolicy
 
+if TYPE_CHECKING:
+    from prefect.types import DateTime
+
 RESULT_ARTIFACT_CHARS = 4000
 # A later run in one of these will not run, so an older overdue run must not yield to it.
 NOT_RUNNING_STATES = [StateType.CANCELLED, StateType.CANCELLING]
 MAX_EARLY_WAIT_SECONDS = 60.0
+# The flows' default policy (no retries, no timeout). Built with model_validate because mypy,
+# without pydantic's plugin, takes RunPolicy's positional Field defaults for required fields.
+DEFAULT_POLICY = RunPolicy.model_validate({})
 
 
 def _seconds_until(when: datetime | None) -> float:
@@ -90,8 +99,7 @@ def policy_task(
 
     With `not_before`, the task's first attempt waits until then, right before `fn` starts.
     """
-    return task(
-        _starting_at(fn, not_before),
+    options = task(
         name=name,
         retries=policy.retries,
         retry_delay_seconds=policy.retry_delays or 0,
@@ -99,6 +107,7 @@ def policy_task(
         timeout_seconds=policy.timeout_seconds,
         log_prints=True,
     )
+    return options(_starting_at(fn, not_before))
 
 
 def timed_out_state(state: State) -> State | None:
@@ -115,10 +124,15 @@ async def _later_due_run(client: PrefectClient, run: FlowRun, now: datetime) -> 
     the latest may already be Running (or done) when an older one looks, and must still count.
     Cancelled ones (Skipped by this check, or by a user) do not: they will not run.
     """
+    if run.deployment_id is None:
+        return None
     later = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(
             deployment_id=FlowRunFilterDeploymentId(any_=[run.deployment_id]),
-            expected_start_time=FlowRunFilterExpectedStartTime(after_=run.expected_start_time, before_=now),
+            # pydantic validates `now` into Prefect's DateTime; the annotation names its subclass.
+            expected_start_time=FlowRunFilterExpectedStartTime(
+                after_=run.expected_start_time, before_=cast("DateTime", now)
+            ),
             state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=NOT_RUNNING_STATES)),
         ),
         limit=5,
@@ -169,53 +183,90 @@ async def startup_outcome(policy: RunPolicy) -> State | None:
     return None
 
 
-async def arun_job(fn: Callable[..., Any], policy: RunPolicy, name: str, *args: Any) -> Any:
-    """An async flow's body: check, run `fn(*args)` under the policy, settle the final state."""
-    early = await startup_outcome(policy)
-    if early is not None:
-        return early
-    state = await policy_task(fn, policy, name, scheduled_start())(*args, return_state=True)
-    final = timed_out_state(state)
-    if final is not None:
-        return final
-    result = await state.aresult()
-    await arecord_result(result)
-    return result
+Step = Callable[[], Any]
+"""One step of a job's run that talks to Prefect: called, and its value awaited when it is one."""
 
 
-def run_job(
+class JobOptions(TypedDict, total=False):
+    """What a flow may add to `run_job` / `arun_job`.
+
+    `retry_condition_fn` lets a flow refuse to retry errors no retry can mend (refused
+    credentials); `on_result` records the flow's own artifacts and returns what the run keeps
+    (default: a result artifact and the result itself).
+    """
+
+    retry_condition_fn: Callable[..., bool]
+    on_result: Callable[[Any], Any]
+
+
+def _job_steps(
     fn: Callable[..., Any],
     policy: RunPolicy,
     name: str,
-    *args: Any,
+    args: tuple[Any, ...],
     retry_condition_fn: Callable[..., bool] | None = None,
     on_result: Callable[[Any], Any] | None = None,
-) -> Any:
-    """A sync flow's body: the same as `arun_job`.
+) -> Generator[Step, Any, Any]:
+    """The one body of `run_job` and `arun_job`: check, run `fn(*args)` under the policy, settle.
 
-    Sync flows keep the job in the main thread, where Prefect's timeout can interrupt a
-    blocking call with a signal. `retry_condition_fn` lets a flow refuse to retry errors no
-    retry can mend (refused credentials); `on_result` records the flow's own artifacts and
-    returns what the run keeps (default: a result artifact and the result itself).
+    Written once for sync and async flows: it yields each step as a thunk and is sent back the
+    step's value; `run_job` and `arun_job` differ only in how they wait for a step that gives a
+    coroutine. Returns what the flow returns: a final state, or what the run keeps.
     """
-    early = run_coro_as_sync(startup_outcome(policy))
+    early = yield lambda: startup_outcome(policy)
     if early is not None:
         return early
     job = policy_task(fn, policy, name, scheduled_start())
     if retry_condition_fn is not None:
         job = job.with_options(retry_condition_fn=retry_condition_fn)
-    state = job(*args, return_state=True)
+    state = yield lambda: job(*args, return_state=True)
     final = timed_out_state(state)
     if final is not None:
         return final
-    result = state.result()
+    result = yield state.aresult
     if on_result is not None:
-        return on_result(result)
-    record_result(result)
+        return (yield lambda: on_result(result))
+    yield lambda: arecord_result(result)
     return result
 
 
-def _result_markdown(result: Any) -> tuple[str, str]:
+async def arun_job(
+    fn: Callable[..., Any], policy: RunPolicy, name: str, *args: Any, **options: Unpack[JobOptions]
+) -> Any:
+    """An async flow's body: `run_job`, each step awaited in the flow's event loop."""
+    steps = _job_steps(fn, policy, name, args, **options)
+    value = None
+    try:
+        while True:
+            value = steps.send(value)()
+            if inspect.isawaitable(value):
+                value = await value
+    except StopIteration as done:
+        return done.value
+
+
+def run_job(
+    fn: Callable[..., Any], policy: RunPolicy, name: str, *args: Any, **options: Unpack[JobOptions]
+) -> Any:
+    """A sync flow's body: check, run `fn(*args)` under the policy, settle the final state.
+
+    Sync flows keep the job in the main thread, where Prefect's timeout can interrupt a
+    blocking call with a signal; the steps that are coroutines (the startup checks, reading
+    the result, the result artifact) run to completion on Prefect's loop.
+    """
+    steps = _job_steps(fn, policy, name, args, **options)
+    value = None
+    try:
+        while True:
+            value = steps.send(value)()
+            if inspect.iscoroutine(value):
+                value = run_coro_as_sync(value)
+    except StopIteration as done:
+        return done.value
+
+
+async def arecord_result(result: Any) -> None:
+    """Keep the run's result on the Prefect server as a markdown artifact."""
     try:
         text = json.dumps(result, indent=2, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -223,16 +274,6 @@ def _result_markdown(result: Any) -> tuple[str, str]:
     if len(text) > RESULT_ARTIFACT_CHARS:
         text = text[:RESULT_ARTIFACT_CHARS] + "\n… (cut)"
     name = deployment.name or flow_run.flow_name or "run"
-    return f"### Result of `{name}`\n\n```json\n{text}\n```", f"Result of {name}"
-
-
-def record_result(result: Any) -> None:
-    """Keep the run's result on the Prefect server as a markdown artifact."""
-    markdown, description = _result_markdown(result)
-    create_markdown_artifact(markdown=markdown, description=description, _sync=True)
-
-
-async def arecord_result(result: Any) -> None:
-    """`record_result` for async flows."""
-    markdown, description = _result_markdown(result)
-    await acreate_markdown_artifact(markdown=markdown, description=description)
+    await acreate_markdown_artifact(
+        markdown=f"### Result of `{name}`\n\n```json\n{text}\n```", description=f"Result of {name}"
+    )

@@ -21,30 +21,13 @@ from prefect import flow
 from prefect.artifacts import create_link_artifact, create_table_artifact
 
 from blocks.confluence import ConfluenceCredentials
-from deployments.integration_jobs import (
-    ConfluenceTableJob,
-    artifact_key,
-    fill_placeholders,
-    retry_unless,
-    run_placeholders,
-)
+from deployments.integration_jobs import ConfluenceTableJob, artifact_key, fill_placeholders
 from deployments.policy import RunPolicy
-from flows._runtime import run_job
-from flows.errors import BadCredentialsBlock
+from flows._integrations import call_sync, confluence_page_url, load_credentials, run_integration_job
+from flows._runtime import DEFAULT_POLICY
 from integrations.confluence import TableLocator
 
 ARTIFACT_ROWS = 100
-
-
-def load_confluence(name: str) -> ConfluenceCredentials:
-    """The `confluence-credentials` block `name`, or a BadCredentialsBlock saying how to save one."""
-    try:
-        return ConfluenceCredentials.load(name, _sync=True)
-    except ValueError as exc:
-        raise BadCredentialsBlock(
-            f"confluence_table: cannot load the confluence-credentials block {name!r}: {exc}. Save it "
-            f"first, e.g. ConfluenceCredentials(url=..., token=...).save({name!r})"
-        ) from exc
 
 
 def rows_to_write(job: ConfluenceTableJob, values: dict[str, str]) -> list[dict[str, Any]]:
@@ -60,14 +43,11 @@ def rows_to_write(job: ConfluenceTableJob, values: dict[str, str]) -> list[dict[
     return rows
 
 
-def page_url(block: ConfluenceCredentials, page_id: str) -> str:
-    """The page in the browser (Server and Cloud both serve viewpage.action below the base URL)."""
-    return f"{block.url}/pages/viewpage.action?pageId={page_id}"
-
-
 def write_rows(job: ConfluenceTableJob, values: dict[str, str]) -> dict[str, Any]:
     """Write the rows; what changed on the page is the result."""
-    block = load_confluence(job.block)
+    block = load_credentials(
+        ConfluenceCredentials, job.block, "confluence_table", "ConfluenceCredentials(url=..., token=...)"
+    )
     pages = block.get_pages()
     locator = TableLocator(heading=job.table_heading, headers=tuple(job.table_headers))
     rows = rows_to_write(job, values)
@@ -81,45 +61,33 @@ def write_rows(job: ConfluenceTableJob, values: dict[str, str]) -> dict[str, Any
         f"{locator.describe()} on page {job.page_id} ({block.url}): {written.updated} updated, "
         f"{written.appended} appended, {written.unchanged} unchanged, now version {written.version}"
     )
-    return {**written.as_dict(), "url": page_url(block, job.page_id), "rows": rows, "mode": job.mode}
+    url = confluence_page_url(block.url, job.page_id)
+    return {**written.as_dict(), "url": url, "rows": rows, "mode": job.mode}
 
 
-def record_write(result: dict[str, Any], task: str) -> None:
-    """A table of the rows written and a link to the page."""
+def record_write(result: dict[str, Any], task: str) -> dict[str, Any]:
+    """A table of the rows written and a link to the page; the result is what the run keeps."""
     rows = [{key: str(value) for key, value in row.items()} for row in result["rows"][:ARTIFACT_ROWS]]
-    create_table_artifact(
+    call_sync(
+        create_table_artifact,
         table=rows,
         key=artifact_key("confluence-rows", task),
         description=(
             f"Rows {result['mode']}ed by {task}: {result['updated']} updated, {result['appended']} "
             f"appended, {result['unchanged']} unchanged (page version {result['version']})"
         ),
-        _sync=True,
     )
-    create_link_artifact(
+    call_sync(
+        create_link_artifact,
         link=result["url"],
         link_text=f"Confluence page {result['page_id']}",
         key=artifact_key("confluence-page", task),
         description=f"The page {task} writes to",
-        _sync=True,
     )
+    return result
 
 
 @flow(name="confluence_table", log_prints=True)
-def confluence_table_flow(job: ConfluenceTableJob, policy: RunPolicy = RunPolicy()) -> Any:
+def confluence_table_flow(job: ConfluenceTableJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Write rows into a Confluence table with the task's retries and timeout."""
-    values = run_placeholders()
-
-    def keep(result: dict[str, Any]) -> dict[str, Any]:
-        record_write(result, values["task"])
-        return result
-
-    return run_job(
-        write_rows,
-        policy,
-        "confluence-table",
-        job,
-        values,
-        retry_condition_fn=retry_unless(BadCredentialsBlock),
-        on_result=keep,
-    )
+    return run_integration_job(write_rows, policy, "confluence-table", job, record_write)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from prefect import flow
@@ -10,22 +10,24 @@ from prefect.blocks.core import Block
 
 from deployments.jobs import HttpJob
 from deployments.policy import RunPolicy
-from flows._runtime import run_job
+from flows._integrations import load_block
+from flows._runtime import DEFAULT_POLICY, run_job
 from flows.errors import BadCredentialsBlock
 from integrations.http import send_request
 
 
 def _auth_from_block(reference: str) -> httpx.Auth:
     try:
-        block = Block.load(reference, _sync=True)
+        block = load_block(Block, reference)
     except ValueError as exc:
         raise BadCredentialsBlock(f"auth_block {reference!r}: {exc}") from exc
-    if not callable(getattr(block, "auth", None)):
+    auth = getattr(block, "auth", None)
+    if not callable(auth):
         raise BadCredentialsBlock(
             f"auth_block {reference!r} is a {type(block).__name__}, which gives no HTTP auth; "
             "use an http-bearer-auth or http-basic-auth block"
         )
-    return block.auth()
+    return cast(httpx.Auth, auth())  # the Http*Auth blocks' auth(); any block with one is taken
 
 
 def send(job: HttpJob) -> dict[str, Any]:
@@ -47,6 +49,6 @@ def send(job: HttpJob) -> dict[str, Any]:
 
 
 @flow(name="http", log_prints=True)
-def http_flow(job: HttpJob, policy: RunPolicy = RunPolicy()) -> Any:
+def http_flow(job: HttpJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Run an HTTP task with its retries and timeout."""
     return run_job(send, policy, "http-request", job)

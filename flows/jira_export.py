@@ -16,33 +16,15 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.jira import JiraCredentials
-from deployments.integration_jobs import (
-    DEFAULT_EXPORT_PATH,
-    JiraExportJob,
-    artifact_key,
-    fill_placeholders,
-    retry_unless,
-    run_placeholders,
-)
+from deployments.integration_jobs import DEFAULT_EXPORT_PATH, JiraExportJob, artifact_key, fill_placeholders
 from deployments.policy import RunPolicy
-from flows._runtime import run_job
-from flows.errors import BadCredentialsBlock
+from flows._integrations import call_sync, load_credentials, run_integration_job
+from flows._runtime import DEFAULT_POLICY
 from integrations.jira import IssueTree, TreeOptions, fetch_issue_tree
 from integrations.jira_excel import write_issue_tree_xlsx
 
 # The table artifact is for a glance in the UI; the workbook holds everything.
 ARTIFACT_ROWS = 50
-
-
-def load_jira(name: str) -> JiraCredentials:
-    """The `jira-credentials` block `name`, or a BadCredentialsBlock saying how to save one."""
-    try:
-        return JiraCredentials.load(name, _sync=True)
-    except ValueError as exc:
-        raise BadCredentialsBlock(
-            f"jira_export: cannot load the jira-credentials block {name!r}: {exc}. Save it first, e.g. "
-            f"JiraCredentials(url=..., username=..., token=...).save({name!r})"
-        ) from exc
 
 
 def output_path(job: JiraExportJob, values: dict[str, str]) -> Path:
@@ -53,7 +35,9 @@ def output_path(job: JiraExportJob, values: dict[str, str]) -> Path:
 
 def export(job: JiraExportJob, values: dict[str, str]) -> dict[str, Any]:
     """Fetch the tree and write the workbook; the counts and the path are the result."""
-    block = load_jira(job.block)
+    block = load_credentials(
+        JiraCredentials, job.block, "jira_export", "JiraCredentials(url=..., username=..., token=...)"
+    )
     client = block.get_client(timeout=job.request_timeout)
     options = TreeOptions(
         link_types=tuple(job.link_types), max_depth=job.max_depth, epic_link_field=job.epic_link_field
@@ -105,16 +89,19 @@ def _root_rows(tree: IssueTree) -> list[dict[str, Any]]:
     return rows
 
 
-def record_export(result: dict[str, Any], task: str) -> None:
-    """A table of the root issues and a markdown summary, kept on the server with the run."""
+def record_export(result: dict[str, Any], task: str) -> dict[str, Any]:
+    """A table of the root issues and a markdown summary, kept on the server with the run.
+
+    The run keeps the result without the root issues' rows: the tree is in the workbook.
+    """
     shown = result["roots"]
     total = result["root_issues"]
-    create_table_artifact(
+    call_sync(
+        create_table_artifact,
         table=shown,
         key=artifact_key("jira-roots", task),
         description=f"Root issues of {task}"
         + (f" (first {len(shown)} of {total})" if total > len(shown) else ""),
-        _sync=True,
     )
     query = next(f"{k} `{v}`" for k, v in result["query"].items() if v)
     lines = [
@@ -127,29 +114,16 @@ def record_export(result: dict[str, Any], task: str) -> None:
     if result["skipped"]:
         lines.append(f"- skipped {len(result['skipped'])}:")
         lines += [f"  - {reason}" for reason in result["skipped"][:20]]
-    create_markdown_artifact(
+    call_sync(
+        create_markdown_artifact,
         markdown="\n".join(lines),
         key=artifact_key("jira-export", task),
         description=f"Jira export of {task}",
-        _sync=True,
     )
+    return {key: value for key, value in result.items() if key != "roots"}
 
 
 @flow(name="jira_export", log_prints=True)
-def jira_export_flow(job: JiraExportJob, policy: RunPolicy = RunPolicy()) -> Any:
+def jira_export_flow(job: JiraExportJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Export a Jira issue tree to Excel with the task's retries and timeout."""
-    values = run_placeholders()
-
-    def keep(result: dict[str, Any]) -> dict[str, Any]:
-        record_export(result, values["task"])
-        return {key: value for key, value in result.items() if key != "roots"}  # the tree is in the file
-
-    return run_job(
-        export,
-        policy,
-        "jira-export",
-        job,
-        values,
-        retry_condition_fn=retry_unless(BadCredentialsBlock),
-        on_result=keep,
-    )
+    return run_integration_job(export, policy, "jira-export", job, record_export)

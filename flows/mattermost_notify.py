@@ -9,37 +9,18 @@ retried by the task's policy; a refused token or an unknown channel fails at onc
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from blocks.mattermost import MattermostCredentials
-from deployments.integration_jobs import (
-    MattermostNotifyJob,
-    artifact_key,
-    fill_placeholders,
-    retry_unless,
-    run_placeholders,
-)
+from deployments.integration_jobs import MattermostNotifyJob, artifact_key, fill_placeholders
 from deployments.policy import RunPolicy
-from flows._runtime import run_job
-from flows.errors import BadCredentialsBlock
+from flows._integrations import call_sync, load_credentials, mattermost_destination, run_integration_job
+from flows._runtime import DEFAULT_POLICY
 
-CHANNEL_ID = re.compile(r"^[a-z0-9]{26}$")
 PREVIEW_CHARS = 500
-
-
-def load_mattermost(name: str) -> MattermostCredentials:
-    """The `mattermost-credentials` block `name`, or a BadCredentialsBlock saying how to save one."""
-    try:
-        return MattermostCredentials.load(name, _sync=True)
-    except ValueError as exc:
-        raise BadCredentialsBlock(
-            f"mattermost_notify: cannot load the mattermost-credentials block {name!r}: {exc}. Save it "
-            f"first, e.g. MattermostCredentials(url=..., token=..., team=..., channel=...).save({name!r})"
-        ) from exc
 
 
 def destination(job: MattermostNotifyJob, block: MattermostCredentials) -> tuple[str | None, str, str | None]:
@@ -49,24 +30,25 @@ def destination(job: MattermostNotifyJob, block: MattermostCredentials) -> tuple
         ValueError: no channel anywhere, or a channel name without a team to look it up in.
     """
     channel = job.channel or block.channel
-    team = job.team or block.team
-    if not channel:
-        raise ValueError(
-            f"mattermost_notify: no channel; set 'channel' on the task or on the block {block.label}"
-        )
-    if CHANNEL_ID.match(channel):
-        return team, channel, channel
-    if not team:
-        raise ValueError(
+    return mattermost_destination(
+        channel,
+        job.team or block.team,
+        no_channel=f"mattermost_notify: no channel; set 'channel' on the task or on the block {block.label}",
+        no_team=(
             f"mattermost_notify: channel {channel!r} is a name, which needs a team; set 'team' on the "
             f"task or on the block {block.label}, or give the channel's 26-character id"
-        )
-    return team, channel, None
+        ),
+    )
 
 
 def notify(job: MattermostNotifyJob, values: dict[str, str]) -> dict[str, Any]:
     """Post the message; the post id, its channel and permalink are the result."""
-    block = load_mattermost(job.block)
+    block = load_credentials(
+        MattermostCredentials,
+        job.block,
+        "mattermost_notify",
+        "MattermostCredentials(url=..., token=..., team=..., channel=...)",
+    )
     mattermost = block.get_client()
     team, channel, channel_id = destination(job, block)
     if channel_id is None:
@@ -86,38 +68,28 @@ def notify(job: MattermostNotifyJob, values: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def record_post(result: dict[str, Any], task: str) -> None:
-    """A markdown artifact: where the message went, its link, and the start of its text."""
+def record_post(result: dict[str, Any], task: str) -> dict[str, Any]:
+    """A markdown artifact: where the message went, its link, and the start of its text.
+
+    The run keeps the whole result.
+    """
     preview = result["message"][:PREVIEW_CHARS] + ("…" if len(result["message"]) > PREVIEW_CHARS else "")
     where = (
         f"[{result['post_id']}]({result['permalink']})" if result["permalink"] else f"`{result['post_id']}`"
     )
     quoted = "\n".join(f"> {line}" for line in preview.splitlines())
-    create_markdown_artifact(
+    call_sync(
+        create_markdown_artifact,
         markdown=(
             f"### Mattermost post of `{task}`\n\n- post {where}\n- channel `{result['channel']}`\n\n{quoted}"
         ),
         key=artifact_key("mattermost-post", task),
         description=f"Mattermost post of {task}",
-        _sync=True,
     )
+    return result
 
 
 @flow(name="mattermost_notify", log_prints=True)
-def mattermost_notify_flow(job: MattermostNotifyJob, policy: RunPolicy = RunPolicy()) -> Any:
+def mattermost_notify_flow(job: MattermostNotifyJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Post a Mattermost message with the task's retries and timeout."""
-    values = run_placeholders()
-
-    def keep(result: dict[str, Any]) -> dict[str, Any]:
-        record_post(result, values["task"])
-        return result
-
-    return run_job(
-        notify,
-        policy,
-        "mattermost-post",
-        job,
-        values,
-        retry_condition_fn=retry_unless(BadCredentialsBlock),
-        on_result=keep,
-    )
+    return run_integration_job(notify, policy, "mattermost-post", job, record_post)

@@ -12,7 +12,7 @@ from prefect import flow
 
 from deployments.jobs import PythonJob
 from deployments.policy import RunPolicy
-from flows._runtime import run_job
+from flows._runtime import DEFAULT_POLICY, run_job
 from integrations.python_job import extra_sys_path, load_callable, run_script
 
 
@@ -25,6 +25,6 @@ def run_python(job: PythonJob) -> Any:
 
 
 @flow(name="python", log_prints=True)
-def python_flow(job: PythonJob, policy: RunPolicy = RunPolicy()) -> Any:
+def python_flow(job: PythonJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Run a Python task with its retries and timeout."""
     return run_job(run_python, policy, "python-callable", job)

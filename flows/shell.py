@@ -11,7 +11,7 @@ import os
 import shlex
 import signal
 import time
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow
 from prefect.blocks.system import Secret
@@ -19,7 +19,7 @@ from prefect_shell import ShellOperation
 
 from deployments.jobs import ShellJob
 from deployments.policy import RunPolicy
-from flows._runtime import arun_job
+from flows._runtime import DEFAULT_POLICY, arun_job
 from flows.errors import ShellCommandFailed
 
 OUTPUT_TAIL_LINES = 20
@@ -29,7 +29,8 @@ KILL_GRACE_SECONDS = 2.0
 async def _secret_env(secret_env: dict[str, str]) -> dict[str, str]:
     values = {}
     for variable, block_name in secret_env.items():
-        secret = await Secret.aload(block_name)
+        # Secret.aload's type loses the class through Prefect's inject_client decorator.
+        secret = cast("Secret[Any]", await Secret.aload(block_name))
         values[variable] = str(secret.get())
     return values
 
@@ -86,6 +87,6 @@ async def run_shell(job: ShellJob) -> dict[str, Any]:
 
 
 @flow(name="shell", log_prints=True)
-async def shell_flow(job: ShellJob, policy: RunPolicy = RunPolicy()) -> Any:
+async def shell_flow(job: ShellJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Run a shell task with its retries and timeout."""
     return await arun_job(run_shell, policy, "shell-command", job)

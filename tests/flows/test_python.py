@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from deployments.jobs import PythonJob
-from deployments.policy import RetryPolicy, RunPolicy
+from deployments.policy import RunPolicy
+from deployments.policy import TaskRetryPolicy as RetryPolicy
 from flows.python import python_flow
 from tests.flows.conftest import server_flow_run, server_logs
 
@@ -73,3 +74,11 @@ def test_retries_follow_the_policy_and_then_succeed(tmp_path: Path) -> None:
     assert gaps[0] == pytest.approx(1, abs=0.9) and gaps[1] == pytest.approx(2, abs=0.9)
     logs = "\n".join(server_logs(state.state_details.flow_run_id))
     assert logs.count("Retry") >= 2 or logs.count("retry") >= 2
+
+
+def test_the_result_is_kept_as_a_markdown_artifact_of_the_run() -> None:
+    from tests.flows.test_jira_export import artifacts_of
+
+    state = call("sample_jobs:add", a=2, b=3)
+    (artifact,) = [a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown"]
+    assert "### Result of" in artifact.data and '"sum": 5' in artifact.data

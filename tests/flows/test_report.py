@@ -16,6 +16,7 @@ from tasklane.stack.peers.confluence import FakeConfluence
 from tasklane.stack.peers.mattermost import FakeMattermost
 from tasklane.stack.sandbox import SANDBOX_CHANNEL, seed_mattermost
 from tests.conftest import run
+from tests.flows.test_jira_export import task_runs_of
 
 PAGE_ID = "4242"
 MM_TOKEN = "mm-report-token-1c9f"
@@ -128,13 +129,27 @@ def test_a_report_that_crashes_half_way_is_repeated_without_duplicates(
     runs = make(tag, ["Completed", "Crashed"])
     posts_before = len(bot_posts(mattermost, channels))
 
-    def down(*args, **kwargs):
+    attempts: list[str] = []
+
+    def down(block, *args, **kwargs):
+        attempts.append(block.url)
         raise ConnectionError("mattermost is down")
 
-    monkeypatch.setattr(report, "publish_mattermost", down)
+    monkeypatch.setattr(MattermostCredentials, "get_client", down)
+    # The task's own retries, without their delays.
+    monkeypatch.setattr(
+        report, "post_to_mattermost", report.post_to_mattermost.with_options(retry_delay_seconds=0)
+    )
     state = run(report.report_flow(settings=settings, return_state=True))
     assert state.is_failed()
     assert [r["Run id"] for r in table(confluence, settings.table_heading)] == runs  # confluence went first
+    assert len(attempts) == report.TARGET_RETRIES + 1  # mattermost retried alone...
+    tasks = {t.name.rsplit("-", 1)[0]: t for t in task_runs_of(state.state_details.flow_run_id)}
+    assert tasks["post-to-mattermost"].state.is_failed()
+    assert tasks["post-to-mattermost"].run_count == report.TARGET_RETRIES + 1
+    for name in ("publish-to-confluence", "write-excel-report"):  # ...the others ran once each
+        assert tasks[name].state.is_completed() and tasks[name].run_count == 1
+    assert "create-report-artifacts" not in tasks  # after the failed target, nothing more
 
     async def watermark():
         from prefect.client.orchestration import get_client

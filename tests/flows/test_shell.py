@@ -103,3 +103,11 @@ def test_secret_env_comes_from_a_secret_block_and_is_not_logged() -> None:
     assert state.is_completed(), state.message
     logs = "\n".join(server_logs(state.state_details.flow_run_id))
     assert "matched" in logs and "s3cr3t-value-123" not in logs
+
+
+def test_the_result_is_kept_as_a_markdown_artifact_of_the_run() -> None:
+    from tests.flows.test_jira_export import artifacts_of
+
+    state = run_shell(ShellJob(command="echo kept"))
+    (artifact,) = [a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown"]
+    assert "### Result of" in artifact.data and '"exit_code": 0' in artifact.data and "kept" in artifact.data
