@@ -1,5 +1,5 @@
 """A run's result as the REST API shows it: read back from the run's result artifact
-(the markdown artifact `flows/_runtime` records, with the result as a JSON block).
+(the markdown artifact `flows/_runtime.arecord_result` writes, the result as a JSON block).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ RESULT_BLOCK = re.compile(r"```json\n(?P<json>.*)\n```", re.DOTALL)
 
 
 async def run_results(client: PrefectClient, flow_run_ids: list[UUID]) -> dict[UUID, Any]:
-    """Each run's result, as its result artifact (flows/_runtime.record_result) keeps it."""
+    """Each run's result, as its result artifact (flows/_runtime.arecord_result) keeps it."""
     if not flow_run_ids:
         return {}
     artifacts = await client.read_artifacts(

@@ -8,7 +8,6 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from integrations.report import (
-    DEFAULT_COLUMNS,
     RunRecord,
     compute_stats,
     percentile,
@@ -20,6 +19,7 @@ from integrations.report import (
     write_report_xlsx,
 )
 from tasklane.reports import MESSAGE_TEMPLATE_DIR
+from tasklane.settings.reports import DEFAULT_REPORT_COLUMNS as DEFAULT_COLUMNS
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -142,8 +142,9 @@ def test_results_table_is_created_then_upserted_by_run_id() -> None:
     env = template_environment(MESSAGE_TEMPLATE_DIR)
     with serve(fake.app) as url:
         pages = ConfluencePages(make_confluence_client(url, "bot", "bot-password"))
-        first = upsert_results(pages, "77", "Runs", list(DEFAULT_COLUMNS), table_rows(RECORDS[:3], None, env))
-        again = upsert_results(pages, "77", "Runs", list(DEFAULT_COLUMNS), table_rows(RECORDS[1:], None, env))
+        headers = list(DEFAULT_COLUMNS)
+        first = upsert_results(pages, "77", "Runs", headers, table_rows(RECORDS[:3], DEFAULT_COLUMNS, env))
+        again = upsert_results(pages, "77", "Runs", headers, table_rows(RECORDS[1:], DEFAULT_COLUMNS, env))
     assert first["appended"] == 3 and again["appended"] == 2 and again["updated"] == 0
     rows = read_table(fake.body("77"), "Runs").rows
     assert [r["Run id"] for r in rows] == [r.run_id for r in RECORDS]
