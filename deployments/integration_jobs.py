@@ -151,6 +151,17 @@ def _block_name(value: str) -> str:
     return value
 
 
+def _jira_key(pattern: re.Pattern[str], what: str) -> Callable[[str | None], str | None]:
+    """A validator of an optional Jira key matching `pattern` (`what` it is), upper-cased."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and not pattern.match(value.strip()):
+            raise ValueError(f"{value!r} is not {what}")
+        return value.strip().upper() if value else value
+
+    return check
+
+
 class JiraExportJob(JobModel):
     """Export the issue tree below a root ticket, a project or a JQL query to an .xlsx workbook."""
 
@@ -178,20 +189,8 @@ class JiraExportJob(JobModel):
     )
 
     _check_block = field_validator("block")(_block_name)
-
-    @field_validator("root_key")
-    @classmethod
-    def _key(cls, value: str | None) -> str | None:
-        if value is not None and not JIRA_KEY.match(value.strip()):
-            raise ValueError(f"{value!r} is not an issue key like 'DEMO-1'")
-        return value.strip().upper() if value else value
-
-    @field_validator("project_key")
-    @classmethod
-    def _project(cls, value: str | None) -> str | None:
-        if value is not None and not JIRA_PROJECT.match(value.strip()):
-            raise ValueError(f"{value!r} is not a project key like 'DEMO'")
-        return value.strip().upper() if value else value
+    _key = field_validator("root_key")(_jira_key(JIRA_KEY, "an issue key like 'DEMO-1'"))
+    _project = field_validator("project_key")(_jira_key(JIRA_PROJECT, "a project key like 'DEMO'"))
 
     @field_validator("epic_link_field")
     @classmethod

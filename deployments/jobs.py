@@ -8,6 +8,7 @@ Paths are resolved against the catalog file's directory when the catalog is load
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -36,6 +37,22 @@ class JobModel(BaseModel):
         return self
 
 
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str | None], str | None]:
+    """A validator of an optional string that must match `pattern` (`what` it is)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return check
+
+
+def _exactly_one(job: BaseModel, first: str, second: str) -> None:
+    if bool(getattr(job, first)) == bool(getattr(job, second)):
+        raise ValueError(f"give exactly one of {first!r} or {second!r}")
+
+
 def _check_env_names(env: dict[str, str]) -> dict[str, str]:
     for name in env:
         if not ENV_NAME.match(name):
@@ -60,8 +77,7 @@ class ShellJob(JobModel):
 
     @model_validator(mode="after")
     def _one_of_command_or_script(self) -> ShellJob:
-        if bool(self.command) == bool(self.script):
-            raise ValueError("give exactly one of 'command' or 'script'")
+        _exactly_one(self, "command", "script")
         return self
 
     def with_paths_resolved(self, base: Path) -> ShellJob:
@@ -83,17 +99,13 @@ class PythonJob(JobModel):
         default_factory=list, description="Directories put first on sys.path before importing."
     )
 
-    @field_validator("callable")
-    @classmethod
-    def _callable_ref(cls, value: str | None) -> str | None:
-        if value is not None and not CALLABLE_REF.match(value):
-            raise ValueError(f"{value!r} is not 'module:function' (e.g. 'mypkg.jobs:cleanup')")
-        return value
+    _callable_ref = field_validator("callable")(
+        _matching(CALLABLE_REF, "'module:function' (e.g. 'mypkg.jobs:cleanup')")
+    )
 
     @model_validator(mode="after")
     def _one_of_callable_or_script(self) -> PythonJob:
-        if bool(self.callable) == bool(self.script):
-            raise ValueError("give exactly one of 'callable' or 'script'")
+        _exactly_one(self, "callable", "script")
         if self.script and self.kwargs:
             raise ValueError("'kwargs' goes with 'callable'; a script reads its own arguments")
         return self
@@ -144,12 +156,9 @@ class HttpJob(JobModel):
             raise ValueError("credentials in the URL; put them in a block and set 'auth_block'")
         return value
 
-    @field_validator("auth_block")
-    @classmethod
-    def _block_ref(cls, value: str | None) -> str | None:
-        if value is not None and not BLOCK_REF.match(value):
-            raise ValueError(f"{value!r} is not 'block-type/block-name' (e.g. 'http-bearer-auth/api')")
-        return value
+    _block_ref = field_validator("auth_block")(
+        _matching(BLOCK_REF, "'block-type/block-name' (e.g. 'http-bearer-auth/api')")
+    )
 
     @field_validator("expected_status")
     @classmethod

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
 
-from pydantic import BaseModel
-
-from deployments.jobs import HttpJob, PythonJob, ShellJob
+from deployments.jobs import HttpJob, JobModel, PythonJob, ShellJob
 
 ENTRY_POINT_GROUP = "tasklane.task_types"
 
@@ -27,14 +25,14 @@ class TaskType:
 
     Attributes:
         name: the catalog's `type:` value.
-        job_model: pydantic model of the parameters beside the task's common fields.
+        job_model: the model (a JobModel) of the parameters beside the task's common fields.
         flow_name: name of the Prefect flow (deployments are `flow_name/task name`).
         entrypoint: module path of the flow object, e.g. `flows.shell.shell_flow`.
         description: one line shown by `tasklane types`.
     """
 
     name: str
-    job_model: type[BaseModel]
+    job_model: type[JobModel]
     flow_name: str
     entrypoint: str
     description: str = ""

@@ -20,7 +20,7 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
-from deployments.alerts import alert_automations
+from deployments.automations.alerts import alert_automations
 from tasklane.settings.alerts import AlertConfigError, AlertRule, AlertSettings, NotifySpec, parse_duration
 from tasklane.stack.peers._server import serve
 from tasklane.stack.peers.webhook import WebhookReceiver
@@ -146,7 +146,7 @@ def email_block(port: int):
 def alert_blocks(receiver, smtp) -> tuple[AlertSettings, dict[str, UUID]]:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock, MattermostWebhook
 
-    from deployments.alerts import resolve_alert_blocks
+    from deployments.automations.alerts import resolve_alert_blocks
 
     _, url = receiver
     port = int(url.rsplit(":", 1)[1])
@@ -307,9 +307,9 @@ def test_no_failure_alert_while_a_task_retry_is_pending(receiver, alert_blocks) 
 
 def test_email_notification_block_sends_over_smtp(smtp) -> None:
     from blocks import EmailNotification
-    from deployments import alerts
+    from deployments.automations import alerts
 
-    assert alerts.EmailNotification is EmailNotification  # alerts.py takes it from blocks/
+    assert alerts.EmailNotification is EmailNotification  # automations/alerts.py takes it from blocks/
     inbox, port = smtp
     block = email_block(port)
     with block.raise_on_failure():
@@ -351,7 +351,7 @@ def owned(deployment_id: UUID) -> dict[str, object]:
     """The deployment's Tasklane automations, by kind and rule ("alert failed", "crash-retries")."""
     from prefect.client.orchestration import get_client
 
-    from deployments.apply import owned_automations
+    from deployments.automations.sync import owned_automations
 
     async def go():
         async with get_client() as client:
