@@ -28,7 +28,7 @@ from deployments.jobs import JobModel, _resolve
 from deployments.task_types import TaskType
 from integrations.errors import (
     AuthenticationError,
-    JiraQueryError,
+    BadRequestError,
     NotFoundError,
     RemoteServiceError,
     TableShapeError,
@@ -88,7 +88,7 @@ RETRYABLE_4XX = frozenset({408, 409, 429})
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     AuthenticationError,
     NotFoundError,
-    JiraQueryError,
+    BadRequestError,
     TableShapeError,
     ValueError,
     TypeError,

@@ -28,8 +28,6 @@ A message says what failed, where (the service, the caller's label for the crede
 block name, and the URL), and what was found instead (the status and what the service said, or
 the body it sent). Any RemoteServiceError with a 4xx `status` other than 408, 409 and 429 is
 permanent: another attempt gets the same answer.
-
-`JiraQueryError` is the former name of `BadRequestError`, kept for the callers that import it.
 """
 
 from __future__ import annotations
@@ -41,7 +39,6 @@ __all__ = [
     "ConflictError",
     "HttpJobError",
     "IntegrationError",
-    "JiraQueryError",
     "NotFoundError",
     "PythonJobError",
     "RateLimitedError",
@@ -116,7 +113,6 @@ class UnexpectedResponseError(RemoteServiceError):
 
 
 # Former name, still imported by `deployments/` and its tests.
-JiraQueryError = BadRequestError
 
 
 # --- tables ------------------------------------------------------------------------------------

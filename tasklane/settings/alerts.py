@@ -1,6 +1,6 @@
 """Alert settings and a task's `notify:` spec: what to watch, whom to tell, how often.
 
-The catalog's `notify:` field and settings `alerts:` share these models; `deployments.alerts`
+The catalog's `notify:` field and settings `alerts:` share these models; `deployments.automations.alerts`
 compiles them into Prefect automations. Pure pydantic: this module imports nothing of the project.
 """
 

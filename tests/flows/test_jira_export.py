@@ -199,8 +199,8 @@ def test_retry_condition_retries_only_what_another_attempt_can_fix() -> None:
     from deployments.integration_jobs import retry_unless
     from flows.errors import BadCredentialsBlock
     from integrations.errors import (
+        BadRequestError,
         ConflictError,
-        JiraQueryError,
         RateLimitedError,
         RemoteServiceError,
         ServiceUnavailableError,
@@ -213,7 +213,7 @@ def test_retry_condition_retries_only_what_another_attempt_can_fix() -> None:
         return should_retry(None, None, Failed(data=exc))
 
     assert not retried(BadCredentialsBlock("no block"))
-    assert not retried(JiraQueryError("bad JQL", status=400))
+    assert not retried(BadRequestError("bad JQL", status=400))
     assert not retried(TableNotFoundError("no table", status=404))
     assert not retried(RemoteServiceError("invalid root id", status=400))
     assert not retried(ValueError("channel needs a team"))

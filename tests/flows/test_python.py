@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from deployments.jobs import PythonJob
-from deployments.policy import RunPolicy
-from deployments.policy import TaskRetryPolicy as RetryPolicy
+from deployments.policy import RunPolicy, TaskRetryPolicy
 from flows.python import python_flow
 from tests.flows.conftest import server_flow_run, server_logs
 
@@ -66,7 +65,7 @@ def test_timeout_interrupts_a_blocking_call() -> None:
 
 def test_retries_follow_the_policy_and_then_succeed(tmp_path: Path) -> None:
     counter = tmp_path / "calls"
-    policy = RunPolicy.from_retry(RetryPolicy(max_retries=3, retry_delay=1, backoff_factor=2), None)
+    policy = RunPolicy.from_retry(TaskRetryPolicy(max_retries=3, retry_delay=1, backoff_factor=2), None)
     state = call("sample_jobs:fail_until", policy, counter_file=str(counter), successes_after=2)
     assert state.is_completed() and state.result() == 3
     times = [float(t) for t in counter.read_text().split()]

@@ -11,7 +11,7 @@ import pytest
 
 from integrations.errors import (
     AuthenticationError,
-    JiraQueryError,
+    BadRequestError,
     NotFoundError,
     RateLimitedError,
     RemoteServiceError,
@@ -319,9 +319,9 @@ def test_404_for_an_unknown_root(jira: Jira) -> None:
 
 
 def test_rejected_jql_is_a_query_error_with_jiras_message(jira: Jira) -> None:
-    with pytest.raises(JiraQueryError, match="does not exist for the field 'project'"):
+    with pytest.raises(BadRequestError, match="does not exist for the field 'project'"):
         fetch_issue_tree(jira.client(), project_key="NOPE")
-    with pytest.raises(JiraQueryError, match="not supported"):
+    with pytest.raises(BadRequestError, match="not supported"):
         fetch_issue_tree(jira.client(), jql="project = DEMO OR project = OPS")
 
 
