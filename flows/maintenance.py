@@ -16,13 +16,12 @@ from prefect.client.orchestration import get_client
 
 from tasklane.history.retention import purge_history
 from tasklane.history.runs import TASKLANE_TAG
+from tasklane.settings import get_settings
 from tasklane.settings.reports import HistorySettings
 
 
 def history_settings() -> HistorySettings:
     """`history:` of Tasklane's settings once folded in; the defaults until then."""
-    from tasklane.settings import get_settings
-
     value = getattr(get_settings(), "history", None)
     return value if isinstance(value, HistorySettings) else HistorySettings.model_validate(value or {})
 

@@ -40,6 +40,8 @@ from prefect.runtime import flow_run
 from prefect.tasks import Task
 from prefect.utilities.annotations import quote
 
+from blocks.confluence import ConfluenceCredentials
+from blocks.mattermost import MattermostCredentials
 from deployments.integration_jobs import retry_unless
 from flows._integrations import confluence_page_url, load_block, mattermost_destination
 from integrations.report import (
@@ -54,11 +56,13 @@ from integrations.report import (
     summarise,
     table_rows,
     template_environment,
+    upsert_results,
     write_report_xlsx,
 )
 from tasklane.history.runs import finished_runs, run_link
 from tasklane.reports import MESSAGE_TEMPLATE_DIR
 from tasklane.reports.watermark import Watermark, read_watermark, save_watermark
+from tasklane.settings import get_settings
 from tasklane.settings.reports import ReportSettings
 
 ARTIFACT_ROWS = 500
@@ -74,8 +78,6 @@ T = TypeVar("T")
 
 def report_settings() -> ReportSettings:
     """`report:` of Tasklane's settings once folded in; the defaults until then."""
-    from tasklane.settings import get_settings
-
     value = getattr(get_settings(), "report", None)
     return value if isinstance(value, ReportSettings) else ReportSettings.model_validate(value or {})
 
@@ -120,9 +122,6 @@ def publish_to_confluence(
     charts: list[Path],
 ) -> dict[str, Any]:
     """Upsert the rows (key: run id) into the results table on the page; attach the charts."""
-    from blocks.confluence import ConfluenceCredentials
-    from integrations.report import upsert_results
-
     if not page_id:
         raise ValueError("report: target 'confluence' needs report.page_id")
     block = load_block(ConfluenceCredentials, block_name)
@@ -150,8 +149,6 @@ def post_to_mattermost(
     block_name: str, channel: str | None, team: str | None, message: str
 ) -> dict[str, Any]:
     """Post the message to the channel (by id, or by name in the team); the block's when not given."""
-    from blocks.mattermost import MattermostCredentials
-
     block = load_block(MattermostCredentials, block_name)
     client = block.get_client()
     channel = channel or block.channel

@@ -35,6 +35,8 @@ from integrations._xlsx import (
     save_atomically,
     write_sheet,
 )
+from integrations.confluence import TableEdit, TableLocator
+from integrations.errors import TableNotFoundError
 
 # Final states as the report names them (Prefect's state names; TimedOut is a Failed state).
 SUCCESS_STATES = frozenset({"Completed"})
@@ -537,9 +539,6 @@ def upsert_results(
     Args:
         pages: an `integrations.confluence.ConfluencePages`.
     """
-    from integrations.confluence import TableEdit, TableLocator
-    from integrations.errors import TableNotFoundError
-
     locator = TableLocator(heading=heading)
     try:
         table = pages.read_table(page_id, locator)

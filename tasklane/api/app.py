@@ -10,8 +10,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from deployments.apply import Target
+from tasklane.api import compat
 from tasklane.api.auth import TokenStore
 from tasklane.api.core import AppState, TtlCache, install_error_handlers
+from tasklane.api.routers import audit, executions, schedules, stats, tasks, templates
 from tasklane.api.settings import ApiSettings, load_api_settings
 from tasklane.settings import Settings, get_settings
 
@@ -33,9 +35,6 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         settings: Tasklane settings (default: `get_settings()`).
         api: API settings (default: `settings.api` once folded in, else `TASKLANE_API__*`).
     """
-    from tasklane.api import compat
-    from tasklane.api.routers import audit, executions, schedules, stats, tasks, templates
-
     settings = settings or get_settings()
     api = api or getattr(settings, "api", None) or load_api_settings()
 

@@ -24,6 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from tasklane.api.settings import load_api_settings
+from tasklane.settings import get_settings
+
 ROLES = ("viewer", "operator", "admin")
 Role = Literal["viewer", "operator", "admin"]
 TOKEN_PREFIX = "tl_"
@@ -133,9 +136,6 @@ class TokenStore:
 
 
 def _store(settings=None) -> TokenStore:
-    from tasklane.api.settings import load_api_settings
-    from tasklane.settings import get_settings
-
     settings = settings or get_settings()
     api = getattr(settings, "api", None) or load_api_settings()
     return TokenStore(api.tokens_path(Path(settings.home)))

@@ -23,9 +23,12 @@ from typing import Any
 
 import httpx
 
+from blocks.mattermost import MattermostCredentials
 from deployments.apply import Target
 from deployments.errors import DeploymentsError
 from integrations.mattermost import ChatCommand, CommandListener
+from tasklane.settings import get_settings
+from tasklane.tasks.lookup import list_tasks, recent_runs, run_task, show_task
 
 CHANNEL_ID = re.compile(r"^[a-z0-9]{26}$")
 REPORT_RUNS = 10
@@ -34,8 +37,6 @@ LIST_LIMIT = 50
 
 def default_target() -> Target:
     """The pool, timezone and project of Tasklane's settings (as `tasklane list` uses them)."""
-    from tasklane.settings import get_settings
-
     settings = get_settings()
     return Target(work_pool=settings.pool.name, timezone=settings.timezone, project=settings.project)
 
@@ -90,8 +91,6 @@ def build_command_handler(
         return base[: -len("/api")] if base.endswith("/api") else base
 
     async def answer(command: ChatCommand) -> str:
-        from tasklane.tasks.lookup import list_tasks, recent_runs, run_task, show_task
-
         scope = target or default_target()
         async with client() as prefect:
             if command.name == "run":
@@ -191,8 +190,6 @@ def make_listener(
         ValueError: the block does not exist, or a channel name is given but the block has no team.
         AuthenticationError: the bot's token is refused. NotFoundError: no such channel.
     """
-    from blocks.mattermost import MattermostCredentials
-
     try:
         block = MattermostCredentials.load(block_name, _sync=True)
     except ValueError as exc:

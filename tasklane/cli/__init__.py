@@ -9,6 +9,9 @@
 It talks to the Prefect server that Prefect's own settings name (PREFECT_API_URL, the
 project's prefect.toml written by `tasklane up`, or the active profile).
 
+A command imports the heavier modules it alone needs (the API's FastAPI app, the report flow,
+the stack, the chat bot) inside its body, so every other command starts without them.
+
 May import the product's packages (`tasklane.tasks`, `tasklane.history`, `tasklane.reports`,
 `tasklane.stack`, `tasklane.chat`, `tasklane.api` to serve it), `deployments` and
 `tasklane.settings`; nothing imports the CLI.

@@ -30,6 +30,7 @@ from tasklane.api.views import (
 )
 from tasklane.tasks.lookup import run_task, tag_value
 from tasklane.tasks.manage import delete_tasks, set_enabled, tasks_by_name_or_group
+from tasklane.tasks.save import task_mapping
 
 router = APIRouter(prefix="/api/scheduler", tags=["tasks"], responses=ERRORS)
 
@@ -73,8 +74,6 @@ async def get_task(task_id: str = Id, ctx: Ctx = VIEWER) -> TaskSummary:
 @router.put("/tasks/{task_id}", response_model=TaskSummary)
 async def update(body: TaskBody, task_id: str = Id, ctx: Ctx = ADMIN) -> TaskSummary:
     """Change a task: the fields given replace the current ones, the rest is kept."""
-    from tasklane.tasks.save import task_mapping
-
     deployment = await find_visible_task(ctx, task_id)
     change = body.model_dump(mode="json", exclude_unset=True) | (body.model_extra or {})
     async with ctx.audit(

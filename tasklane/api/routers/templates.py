@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from deployments.templates import load_templates, render
 from tasklane.api.core import ADMIN, ERRORS, VIEWER, ApiError, Ctx
 from tasklane.api.routers._common import task_summary
 from tasklane.api.schemas import (
@@ -23,8 +24,6 @@ router = APIRouter(prefix="/api/scheduler", tags=["templates"], responses=ERRORS
 
 
 def _templates(ctx: Ctx):
-    from deployments.templates import load_templates
-
     return load_templates(list(ctx.state.template_dirs))
 
 
@@ -45,8 +44,6 @@ async def templates(
 @router.post("/tasks/from-template", response_model=TaskSummary, status_code=201)
 async def from_template(body: FromTemplate, ctx: Ctx = ADMIN) -> TaskSummary:
     """Create a task from a template and parameter values."""
-    from deployments.templates import render
-
     found = _templates(ctx)
     if body.template_id not in found:
         raise ApiError(404, f"no template {body.template_id!r}")
