@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, FieldError
+from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, FieldError, PageNumber, PageSize
 from tasklane.api.schemas import (
     Health,
     HistoryEntry,
@@ -65,7 +65,7 @@ from tasklane.history.statuses import (
     status_of_state,
 )
 from tasklane.tasks.lookup import recent_runs, run_task
-from tasklane.tasks.save import task_mapping
+from tasklane.tasks.save import find_task_by_id, task_mapping
 from tasklane.tasks.scheduler import set_pool_paused
 
 router = APIRouter(responses=ERRORS)
@@ -141,8 +141,6 @@ async def tasks_by_tag(tag: Annotated[str, Path(max_length=200)], ctx: Ctx = VIE
 
 
 async def _find(ctx: Ctx, ident: str):
-    from tasklane.tasks.save import find_task_by_id
-
     return ctx.check_group(await find_task_by_id(ctx.client, ident, ctx.target))
 
 
@@ -307,8 +305,8 @@ async def task_history(
         str | None, Query(max_length=40, description="Only this status (DONE, FAILED, ...).")
     ] = None,
     task: Annotated[str | None, Query(max_length=200, description="Only this task.")] = None,
-    page: Annotated[int, Query(ge=1, le=100000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: PageNumber = 1,
+    limit: PageSize = 50,
     ctx: Ctx = VIEWER,
 ) -> HistoryList:
     """Finished executions (DONE, FAILED, TIMEOUT, CANCELLED), newest first."""

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -356,3 +356,8 @@ class TtlCache:
             self._values[key] = (started, value)
         future.set_result(value)
         return value
+
+
+# Paging parameters of the list endpoints (the default page size is each endpoint's own).
+PageNumber = Annotated[int, Query(ge=1, le=100000)]
+PageSize = Annotated[int, Query(ge=1, le=500)]

@@ -11,18 +11,11 @@ from prefect.client.schemas.responses import DeploymentResponse
 from deployments.apply import read_task_deployments
 from deployments.catalog import TASK_NAME, TaskSpec
 from tasklane.api.core import ApiError, Ctx
-from tasklane.api.schemas import (
-    Execution,
-    RetryPolicyBody,
-    Task,
-    TaskBody,
-    TaskIn,
-    TaskSummary,
-)
+from tasklane.api.schemas import Execution, RetryPolicyBody, Task, TaskBody, TaskIn, TaskSummary
 from tasklane.history.statuses import SCHEDULER_STATUS, status_of_state
 from tasklane.tasks.lookup import TaskRow, describe_schedules, tag_value, task_rows
 from tasklane.tasks.manage import RESERVED_TAG_PREFIXES, delete_tasks
-from tasklane.tasks.save import TITLE_TAG_PREFIX, save_task, slug, task_mapping, title_of
+from tasklane.tasks.save import TITLE_TAG_PREFIX, find_task_by_id, save_task, slug, task_mapping, title_of
 
 # --- reading --------------------------------------------------------------------------------------
 
@@ -44,8 +37,6 @@ async def read_task(ctx: Ctx, ident: str) -> DeploymentResponse:
 
     Writes look their task up on the server (`find_task_by_id`), never here.
     """
-    from tasklane.tasks.save import find_task_by_id
-
     for deployment in await visible_deployments(ctx):
         if ident in (deployment.name, str(deployment.id)):
             return deployment

@@ -8,13 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from fastapi import Path
 
 from tasklane.api.core import ApiError, Ctx, FieldError
-from tasklane.api.schemas import (
-    TaskSummary,
-)
-from tasklane.api.views import (
-    rows,
-    to_summary,
-)
+from tasklane.api.schemas import TaskSummary
+from tasklane.api.views import rows, to_summary
 from tasklane.tasks.save import find_task_by_id
 
 Id = Path(..., max_length=200, description="The task's id (its name) or its deployment id.")

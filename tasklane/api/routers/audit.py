@@ -7,11 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from tasklane.api.core import ERRORS, OPERATOR, Ctx
-from tasklane.api.schemas import (
-    AuditEvent,
-    AuditList,
-)
+from tasklane.api.core import ERRORS, OPERATOR, Ctx, PageSize
+from tasklane.api.schemas import AuditEvent, AuditList
 from tasklane.tasks.audit import read_audit
 
 router = APIRouter(prefix="/api/scheduler", tags=["audit"], responses=ERRORS)
@@ -22,7 +19,7 @@ router = APIRouter(prefix="/api/scheduler", tags=["audit"], responses=ERRORS)
 async def audit(
     task: Annotated[str | None, Query(max_length=200, description="Only this task's events.")] = None,
     since: Annotated[datetime | None, Query(description="Default: 7 days ago.")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: PageSize = 100,
     ctx: Ctx = OPERATOR,
 ) -> AuditList:
     """Who changed what, and how it went: the `tasklane.*` events, also in the Prefect UI's event feed."""

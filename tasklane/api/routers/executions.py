@@ -10,18 +10,10 @@ from fastapi import APIRouter, Path, Query
 
 from deployments.errors import DeploymentsError
 from tasklane.api.compat import parse_status
-from tasklane.api.core import ERRORS, VIEWER, ApiError, Ctx
+from tasklane.api.core import ERRORS, VIEWER, ApiError, Ctx, PageNumber, PageSize
 from tasklane.api.routers._common import Id, date_window
-from tasklane.api.schemas import (
-    Execution,
-    ExecutionPage,
-    LogLine,
-    Logs,
-)
-from tasklane.api.views import (
-    read_task,
-    to_execution,
-)
+from tasklane.api.schemas import Execution, ExecutionPage, LogLine, Logs
+from tasklane.api.views import read_task, to_execution
 from tasklane.history.logs import read_run_logs
 from tasklane.history.results import run_results
 from tasklane.history.runs import page_runs
@@ -38,8 +30,8 @@ async def executions(
     status: Annotated[str | None, Query(max_length=40, description="success, failed, running, ...")] = None,
     start_date: Annotated[date | None, Query()] = None,
     end_date: Annotated[date | None, Query()] = None,
-    page: Annotated[int, Query(ge=1, le=100000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    page: PageNumber = 1,
+    limit: PageSize = 20,
     ctx: Ctx = VIEWER,
 ) -> ExecutionPage:
     """The task's runs, newest first, with their outputs."""

@@ -12,10 +12,7 @@ from deployments.errors import CatalogError, problems_from_validation
 from deployments.schedules import parse_spec_text
 from deployments.schedules import preview as preview_spec
 from tasklane.api.core import ERRORS, VIEWER, ApiError, Ctx, FieldError
-from tasklane.api.schemas import (
-    Preview,
-    PreviewRun,
-)
+from tasklane.api.schemas import Preview, PreviewRun
 
 router = APIRouter(prefix="/api/scheduler", tags=["schedules"], responses=ERRORS)
 

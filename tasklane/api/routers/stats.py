@@ -9,15 +9,9 @@ from fastapi import APIRouter, Query
 
 from tasklane.api.core import ERRORS, VIEWER, Ctx
 from tasklane.api.routers._common import Id, date_window
-from tasklane.api.schemas import (
-    GlobalStats,
-    TaskStats,
-)
-from tasklane.api.views import (
-    read_task,
-    visible_deployments,
-)
-from tasklane.history.statuses import run_stats
+from tasklane.api.schemas import GlobalStats, TaskStats
+from tasklane.api.views import read_task, visible_deployments
+from tasklane.history.statuses import SCHEDULER_STATUS, run_stats
 
 router = APIRouter(prefix="/api/scheduler", tags=["stats"], responses=ERRORS)
 
@@ -53,8 +47,6 @@ async def global_stats(
     ctx: Ctx = VIEWER,
 ) -> GlobalStats:
     """Tasks, active tasks, runs by status (the scheduler requirements' names) and the success rate."""
-    from tasklane.history.statuses import SCHEDULER_STATUS
-
     deployments = await visible_deployments(ctx)
     since, until = date_window(start_date, end_date)
     ids = [d.id for d in deployments]

@@ -7,16 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from deployments.errors import DeploymentsError
-from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx
+from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, PageNumber, PageSize
 from tasklane.api.routers._common import Id, find_visible_task, task_summary
-from tasklane.api.schemas import (
-    BatchResult,
-    Message,
-    RunStarted,
-    TaskBody,
-    TaskPage,
-    TaskSummary,
-)
+from tasklane.api.schemas import BatchResult, Message, RunStarted, TaskBody, TaskPage, TaskSummary
 from tasklane.api.views import (
     create_task,
     delete_task,
@@ -39,8 +32,8 @@ router = APIRouter(prefix="/api/scheduler", tags=["tasks"], responses=ERRORS)
 async def list_tasks(
     group: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[Literal["active", "disabled"] | None, Query()] = None,
-    page: Annotated[int, Query(ge=1, le=100000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    page: PageNumber = 1,
+    limit: PageSize = 20,
     ctx: Ctx = VIEWER,
 ) -> TaskPage:
     """Tasks by name, optionally of one group and status (active: enabled, disabled: paused)."""

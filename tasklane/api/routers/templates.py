@@ -9,16 +9,8 @@ from fastapi import APIRouter, Query
 from deployments.templates import load_templates, render
 from tasklane.api.core import ADMIN, ERRORS, VIEWER, ApiError, Ctx
 from tasklane.api.routers._common import task_summary
-from tasklane.api.schemas import (
-    FromTemplate,
-    TaskSummary,
-    TemplateList,
-    TemplateRow,
-)
-from tasklane.api.views import (
-    create_task,
-    named,
-)
+from tasklane.api.schemas import FromTemplate, TaskSummary, TemplateList, TemplateRow
+from tasklane.api.views import create_task, named
 
 router = APIRouter(prefix="/api/scheduler", tags=["templates"], responses=ERRORS)
 
