@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +43,27 @@ T = TypeVar("T")
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def with_client(call: Callable[[Any], Awaitable[T]]) -> T:
+    """`await call(client)` with a Prefect client of the session's server; what it returns."""
+    from prefect.client.orchestration import get_client
+
+    async def go() -> T:
+        async with get_client() as client:
+            return await call(client)
+
+    return run(go())
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs: it exists and is not a zombie (exited, not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 # `make test` runs tests/reliability on SQLite and again with TASKLANE_TEST_DATABASE=postgres.
@@ -131,15 +152,9 @@ PRIORITY_QUEUES = {"high": 1, "medium": 2, "low": 3}
 
 def make_pool(name: str, concurrency: int) -> str:
     """A Tasklane process pool (the three priority queues) on the session's server; its name."""
-    from prefect.client.orchestration import get_client
-
     from deployments.pool import PoolSpec, ensure_work_pool
 
-    async def make() -> None:
-        async with get_client() as client:
-            await ensure_work_pool(client, PoolSpec(name, concurrency, PRIORITY_QUEUES))
-
-    run(make())
+    with_client(lambda client: ensure_work_pool(client, PoolSpec(name, concurrency, PRIORITY_QUEUES)))
     return name
 
 

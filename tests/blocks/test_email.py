@@ -7,20 +7,16 @@ tests/deployments/test_alerts.py.
 from __future__ import annotations
 
 import pytest
-from prefect.blocks.core import Block
 from prefect.blocks.notifications import NotificationBlock
 from prefect_email import EmailServerCredentials
 
 from blocks import EmailNotification
-from tests.blocks.conftest import OfflineBlockTestSuite
+from tests.blocks.conftest import standard_checks
 
 SECRET = "smtp-pw-0123456789"
 
 
-class TestEmailNotification(OfflineBlockTestSuite):
-    @pytest.fixture
-    def block(self) -> type[Block]:
-        return EmailNotification
+TestStandardChecks = standard_checks(EmailNotification)
 
 
 def test_registered_from_blocks_as_a_notification_block() -> None:

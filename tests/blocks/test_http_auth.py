@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import httpx
-import pytest
-from prefect.blocks.core import Block
 
 from blocks import HttpBasicAuth, HttpBearerAuth
-from tests.blocks.conftest import OfflineBlockTestSuite
+from tests.blocks.conftest import standard_checks
 
-
-class TestHttpBearerAuth(OfflineBlockTestSuite):
-    @pytest.fixture
-    def block(self) -> type[Block]:
-        return HttpBearerAuth
-
-
-class TestHttpBasicAuth(OfflineBlockTestSuite):
-    @pytest.fixture
-    def block(self) -> type[Block]:
-        return HttpBasicAuth
+TestStandardChecks = standard_checks(HttpBearerAuth, HttpBasicAuth)
 
 
 def test_bearer_header_and_no_secret_in_repr() -> None:

@@ -9,27 +9,12 @@ from prefect.blocks.core import Block
 from pydantic import ValidationError
 
 from blocks import ConfluenceCredentials, JiraCredentials, MattermostCredentials
-from tests.blocks.conftest import OfflineBlockTestSuite
+from tests.blocks.conftest import standard_checks
 
 SECRET = "s3cr3t-value-0123456789"
 
 
-class TestJiraCredentials(OfflineBlockTestSuite):
-    @pytest.fixture
-    def block(self) -> type[Block]:
-        return JiraCredentials
-
-
-class TestConfluenceCredentials(OfflineBlockTestSuite):
-    @pytest.fixture
-    def block(self) -> type[Block]:
-        return ConfluenceCredentials
-
-
-class TestMattermostCredentials(OfflineBlockTestSuite):
-    @pytest.fixture
-    def block(self) -> type[Block]:
-        return MattermostCredentials
+TestStandardChecks = standard_checks(JiraCredentials, ConfluenceCredentials, MattermostCredentials)
 
 
 def all_blocks() -> list[Block]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
 from tasklane.tasks.lookup import find_task, run_task
-from tests.conftest import TEST_POOL, run
+from tests.conftest import TEST_POOL, with_client
+
+ApplyText = Callable[[str], None]
 
 
 @pytest.fixture(autouse=True)
@@ -20,19 +23,17 @@ def _worker(worker: str) -> None:
     """These tests need runs to really execute."""
 
 
-def apply_text(tmp_path: Path, project: str, text: str) -> Target:
-    from prefect.client.orchestration import get_client
+@pytest.fixture
+def apply_text(tmp_path: Path, project: str) -> ApplyText:
+    """Apply a catalog, given as text with `{p}` for the test's project, to the test pool."""
 
-    path = tmp_path / "tasks.yaml"
-    path.write_text(textwrap.dedent(text.replace("{p}", project)))
-    target = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
+    def apply_catalog(text: str) -> None:
+        path = tmp_path / "tasks.yaml"
+        path.write_text(textwrap.dedent(text.replace("{p}", project)))
+        target = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
+        with_client(lambda client: apply(client, load_catalog([path]), target))
 
-    async def go() -> None:
-        async with get_client() as client:
-            await apply(client, load_catalog([path]), target)
-
-    run(go())
-    return target
+    return apply_catalog
 
 
 async def runs_of(client, name: str):
@@ -51,91 +52,75 @@ async def wait_for(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.5)
 
 
-def test_diamond_runs_the_join_once_per_upstream_run(tmp_path: Path, project: str) -> None:
-    from prefect.client.orchestration import get_client
-
+def test_diamond_runs_the_join_once_per_upstream_run(apply_text: ApplyText, project: str) -> None:
     apply_text(
-        tmp_path,
-        project,
         """
         tasks:
           - {name: {p}-a, type: shell, command: "echo a"}
           - {name: {p}-b, type: shell, command: "echo b", depends_on: [{p}-a]}
           - {name: {p}-c, type: shell, command: "echo c", depends_on: [{p}-a]}
           - {name: {p}-d, type: shell, command: "echo d", depends_on: [{p}-b, {p}-c]}
-        """,
+        """
     )
 
-    async def go() -> None:
-        async with get_client() as client:
+    async def scenario(client) -> None:
+        async def completed(name: str) -> int:
+            return sum(r.state.is_completed() for r in await runs_of(client, name))
 
-            async def completed(name: str) -> int:
-                return sum(r.state.is_completed() for r in await runs_of(client, name))
+        for round_number in (1, 2):
+            await run_task(client, f"{project}-a")
 
-            for round_number in (1, 2):
-                await run_task(client, f"{project}-a")
+            async def d_done(expected: int = round_number) -> bool:
+                return await completed(f"{project}-d") >= expected
 
-                async def d_done(expected: int = round_number) -> bool:
-                    return await completed(f"{project}-d") >= expected
+            await wait_for(d_done, 150, f"{project}-d round {round_number}")
+            await asyncio.sleep(4)  # room for a wrong second firing to show up
+            for name in ("a", "b", "c", "d"):
+                assert len(await runs_of(client, f"{project}-{name}")) == round_number, name
 
-                await wait_for(d_done, 150, f"{project}-d round {round_number}")
-                await asyncio.sleep(4)  # room for a wrong second firing to show up
-                for name in ("a", "b", "c", "d"):
-                    assert len(await runs_of(client, f"{project}-{name}")) == round_number, name
-
-    run(go())
+    with_client(scenario)
 
 
-def test_a_failed_upstream_does_not_start_its_downstream(tmp_path: Path, project: str) -> None:
-    from prefect.client.orchestration import get_client
-
+def test_a_failed_upstream_does_not_start_its_downstream(apply_text: ApplyText, project: str) -> None:
     apply_text(
-        tmp_path,
-        project,
         """
         tasks:
           - {name: {p}-up, type: shell, command: "exit 1"}
           - {name: {p}-down, type: shell, command: "echo never", depends_on: [{p}-up]}
-        """,
+        """
     )
 
-    async def go() -> None:
-        async with get_client() as client:
-            await run_task(client, f"{project}-up")
+    async def scenario(client) -> None:
+        await run_task(client, f"{project}-up")
 
-            async def failed() -> bool:
-                return any(r.state.is_failed() for r in await runs_of(client, f"{project}-up"))
+        async def failed() -> bool:
+            return any(r.state.is_failed() for r in await runs_of(client, f"{project}-up"))
 
-            await wait_for(failed, 90, "the upstream to fail")
-            await asyncio.sleep(5)
-            assert await runs_of(client, f"{project}-down") == []
+        await wait_for(failed, 90, "the upstream to fail")
+        await asyncio.sleep(5)
+        assert await runs_of(client, f"{project}-down") == []
 
-    run(go())
+    with_client(scenario)
 
 
-def test_a_task_never_overlaps_itself(tmp_path: Path, project: str) -> None:
-    from prefect.client.orchestration import get_client
-
+def test_a_task_never_overlaps_itself(apply_text: ApplyText, project: str) -> None:
     apply_text(
-        tmp_path,
-        project,
         """
         tasks:
           - {name: {p}-slow, type: shell, command: "sleep 3"}
-        """,
+        """
     )
 
-    async def go() -> None:
-        async with get_client() as client:
-            await run_task(client, f"{project}-slow")
-            await run_task(client, f"{project}-slow")
+    async def scenario(client) -> None:
+        await run_task(client, f"{project}-slow")
+        await run_task(client, f"{project}-slow")
 
-            async def both_done() -> bool:
-                runs = await runs_of(client, f"{project}-slow")
-                return sum(r.state.is_completed() for r in runs) == 2
+        async def both_done() -> bool:
+            runs = await runs_of(client, f"{project}-slow")
+            return sum(r.state.is_completed() for r in runs) == 2
 
-            await wait_for(both_done, 150, "both runs")
-            first, second = sorted(await runs_of(client, f"{project}-slow"), key=lambda r: r.start_time)
-            assert second.start_time >= first.end_time, "the two runs overlapped"
+        await wait_for(both_done, 150, "both runs")
+        first, second = sorted(await runs_of(client, f"{project}-slow"), key=lambda r: r.start_time)
+        assert second.start_time >= first.end_time, "the two runs overlapped"
 
-    run(go())
+    with_client(scenario)

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 from pydantic import ValidationError
-from urllib3.util import Retry
 
 from blocks import ConfluenceCredentials
 from deployments.integration_jobs import ConfluenceTableJob
@@ -17,17 +16,11 @@ from integrations.confluence import read_table
 from tasklane.stack.peers._server import serve
 from tasklane.stack.peers.confluence import FakeConfluence
 from tasklane.stack.sandbox import SANDBOX_PAGE_ID, SANDBOX_TABLE_HEADING, seed_confluence
-from tests.flows.test_jira_export import artifacts_of, task_runs_of
+from tests.flows.conftest import artifacts_of, task_runs_of
 
 PASSWORD = "conf-pa55-7c2e91"
 BLOCK = "tl-test-confluence"
 BAD_BLOCK = "tl-test-confluence-bad"
-
-
-@pytest.fixture
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client's own retries without their exponential sleeps, so that exhausting them is quick."""
-    monkeypatch.setattr(Retry, "get_backoff_time", lambda self: 0.0)
 
 
 @pytest.fixture(scope="module")

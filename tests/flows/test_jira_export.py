@@ -6,12 +6,9 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from uuid import UUID
 
 import pytest
 from openpyxl import load_workbook
-from urllib3.util import Retry
 
 from blocks import JiraCredentials
 from deployments.integration_jobs import JiraExportJob
@@ -19,8 +16,7 @@ from deployments.policy import RunPolicy
 from flows.jira_export import jira_export_flow
 from tasklane.stack.peers._server import serve
 from tasklane.stack.peers.jira import FakeJira, demo_issues, make_fake_jira
-from tests.conftest import run
-from tests.flows.conftest import server_logs
+from tests.flows.conftest import artifacts_of, server_logs, task_runs_of
 
 SECRET = "jira-s3cret-4d1b9e"
 BLOCK = "tl-test-jira"
@@ -42,40 +38,6 @@ def jira() -> Iterator[FakeJira]:
 def _clean(jira: FakeJira) -> None:
     jira.clear_faults()
     jira.reset_log()
-
-
-@pytest.fixture
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The clients' own retries without their exponential sleeps, so that exhausting them is quick."""
-    monkeypatch.setattr(Retry, "get_backoff_time", lambda self: 0.0)
-
-
-def artifacts_of(flow_run_id: UUID) -> list[Any]:
-    """The artifacts the server holds for a flow run."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-    async def read() -> list[Any]:
-        async with get_client() as client:
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
-            )
-
-    return run(read())
-
-
-def task_runs_of(flow_run_id: UUID) -> list[Any]:
-    """The task runs of a flow run, with their run_count (attempts)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    async def read() -> list[Any]:
-        async with get_client() as client:
-            return await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-            )
-
-    return run(read())
 
 
 def sheet_keys(path: Path, sheet: str) -> list[str]:

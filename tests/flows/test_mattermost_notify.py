@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from urllib3.util import Retry
 
 from blocks import MattermostCredentials
 from deployments.integration_jobs import MattermostNotifyJob
@@ -15,19 +14,12 @@ from flows.mattermost_notify import mattermost_notify_flow
 from tasklane.stack.peers._server import serve
 from tasklane.stack.peers.mattermost import FakeMattermost
 from tasklane.stack.sandbox import SANDBOX_CHANNEL, seed_mattermost
-from tests.flows.conftest import server_logs
-from tests.flows.test_jira_export import artifacts_of, task_runs_of
+from tests.flows.conftest import artifacts_of, server_logs, task_runs_of
 
 TOKEN = "mm-bot-token-5e8a0c"
 BLOCK = "tl-test-mattermost"
 BAD_BLOCK = "tl-test-mattermost-bad"
 NO_TEAM_BLOCK = "tl-test-mattermost-noteam"
-
-
-@pytest.fixture
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client's own retries without their exponential sleeps, so that exhausting them is quick."""
-    monkeypatch.setattr(Retry, "get_backoff_time", lambda self: 0.0)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -11,21 +10,12 @@ import pytest
 from deployments.jobs import ShellJob
 from deployments.policy import RunPolicy
 from flows.shell import shell_flow
-from tests.conftest import run
+from tests.conftest import alive, run
 from tests.flows.conftest import server_flow_run, server_logs
 
 
 def run_shell(job: ShellJob, policy: RunPolicy | None = None):
     return run(shell_flow(job=job, policy=policy or RunPolicy(), return_state=True))
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_output_is_logged_and_exit_code_is_the_result(tmp_path: Path) -> None:

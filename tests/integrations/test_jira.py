@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -191,12 +193,17 @@ def test_small_batches_give_the_same_tree(jira: Jira) -> None:
 # ─── pagination ──────────────────────────────────────────────────────────────────────────────────
 
 
+@contextmanager
+def big_page_project(cloud: bool, n: int) -> Iterator[tuple[FakeJira, Any]]:
+    """A fake Jira of `n` issues in project PAGE, served: its state, and a client of it."""
+    app = make_fake_jira(cloud=cloud, users=USERS, issues=big_project(cloud=cloud, n=n, project="PAGE"))
+    with serve(app) as url:
+        yield app.state.jira, make_jira_client(url, "bot", USERS["bot"], cloud=cloud, retry=FAST_RETRY)
+
+
 @pytest.mark.parametrize("cloud", [False, True], ids=["server", "cloud"])
 def test_pagination_over_several_pages(cloud: bool) -> None:
-    app = make_fake_jira(cloud=cloud, users=USERS, issues=big_project(cloud=cloud, n=350, project="PAGE"))
-    fake: FakeJira = app.state.jira
-    with serve(app) as url:
-        client = make_jira_client(url, "bot", USERS["bot"], cloud=cloud, retry=FAST_RETRY)
+    with big_page_project(cloud, n=350) as (fake, client):
         # Ask for 500 a page: the fake caps at 100 like Jira, and paging must follow what came back.
         tree = fetch_issue_tree(
             client, project_key="PAGE", options=TreeOptions(link_types=("blocks",), page_size=500)
@@ -226,10 +233,7 @@ def test_pagination_over_several_pages(cloud: bool) -> None:
 
 @pytest.mark.parametrize("cloud", [False, True], ids=["server", "cloud"])
 def test_child_queries_page_too(cloud: bool) -> None:
-    app = make_fake_jira(cloud=cloud, users=USERS, issues=big_project(cloud=cloud, n=200, project="PAGE"))
-    fake: FakeJira = app.state.jira
-    with serve(app) as url:
-        client = make_jira_client(url, "bot", USERS["bot"], cloud=cloud, retry=FAST_RETRY)
+    with big_page_project(cloud, n=200) as (fake, client):
         tree = fetch_issue_tree(client, root_key="PAGE-101", options=TreeOptions(page_size=25))
 
     assert len(tree.issues) == 100 and [r.key for r in tree.roots] == ["PAGE-101"]

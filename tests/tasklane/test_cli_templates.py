@@ -26,33 +26,17 @@ def test_list_show_and_new_into_a_catalog(tmp_path: Path) -> None:
 
     catalog = tmp_path / "tasks.yaml"
     catalog.write_text("tasks:\n  - {name: first, type: shell, command: 'true'}\n")
-    made = tasklane(
-        "new",
-        "nightly",
-        "--from",
-        "backup-dir",
-        "--set",
-        f"source={tmp_path}",
-        "--set",
-        "keep_days=3",
-        "--into",
-        str(catalog),
-        cwd=tmp_path,
-    )
+
+    def new_nightly(*more: str) -> subprocess.CompletedProcess[str]:
+        """`tasklane new nightly --from backup-dir` into the catalog: the source set, `more` options after."""
+        options = ["--set", f"source={tmp_path}", *more, "--into", str(catalog)]
+        return tasklane("new", "nightly", "--from", "backup-dir", *options, cwd=tmp_path)
+
+    made = new_nightly("--set", "keep_days=3")
     assert made.returncode == 0, made.stderr
     assert tasklane("validate", str(catalog), cwd=tmp_path).stdout.startswith("ok: 2 tasks")
 
-    again = tasklane(
-        "new",
-        "nightly",
-        "--from",
-        "backup-dir",
-        "--set",
-        f"source={tmp_path}",
-        "--into",
-        str(catalog),
-        cwd=tmp_path,
-    )
+    again = new_nightly()
     assert again.returncode == 2 and "already in the catalog" in again.stderr
 
 

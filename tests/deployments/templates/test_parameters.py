@@ -10,94 +10,128 @@ from deployments.errors import CatalogError
 from deployments.templates import parse_set_options, render
 from tests.deployments.templates.support import builtin, problems
 
+BAD_VALUES = [
+    pytest.param(
+        "backup-dir",
+        {},
+        "built-in template 'backup-dir': task 'my-task': field 'params.source': "
+        "is required (path): Directory to archive; e.g. source=/srv/data",
+        id="backup-source-required",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "/srv", "bogus": 1},
+        "field 'params.bogus': is not a parameter of this template "
+        "(it takes: source, dest, keep_days, exclude, schedule)",
+        id="backup-unknown-parameter",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "/srv", "keep_day": 3},
+        "did you mean 'keep_days'?",
+        id="backup-misspelt-parameter",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "/srv", "keep_days": "abc"},
+        "field 'params.keep_days': must be a whole number such as 7; found 'abc'",
+        id="backup-keep-days-not-a-number",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "/srv", "keep_days": "0"},
+        "field 'params.keep_days': must be between 1 and 3650; found 0",
+        id="backup-keep-days-out-of-range",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "/srv", "keep_days": True},
+        "must be a whole number such as 7; found true",
+        id="backup-keep-days-a-boolean",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "relative/dir"},
+        "field 'params.source': must be an absolute path (starting with '/'); found 'relative/dir'",
+        id="backup-source-relative",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "/srv\n/etc"},
+        "must be a path without control characters",
+        id="backup-source-with-newline",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "/srv", "schedule": "0 2 * *"},
+        "field 'params.schedule': must be a 5-field cron expression such as \"0 2 * * *\": "
+        'cron "0 2 * *" has 4 fields, needs 5',
+        id="backup-schedule-four-fields",
+    ),
+    pytest.param(
+        "http-health-check",
+        {"url": "https://a.example", "method": "PUT"},
+        "field 'params.method': must be one of GET, HEAD, POST; found 'PUT'",
+        id="health-method-not-allowed",
+    ),
+    pytest.param(
+        "http-health-check",
+        {"url": "ftp://a.example"},
+        "field 'params.url': must match the pattern https?://\\S+; found 'ftp://a.example'",
+        id="health-url-not-http",
+    ),
+    pytest.param(
+        "http-health-check",
+        {"url": "https://a.example", "interval": "5s"},
+        "field 'params.interval': must be between 10s and 1d; found '5s'",
+        id="health-interval-too-short",
+    ),
+    pytest.param(
+        "http-health-check",
+        {"url": "https://a.example", "interval": "soon"},
+        "must be a duration such as 30s, 5m, 1h30m, 2d; found 'soon'",
+        id="health-interval-not-a-duration",
+    ),
+    pytest.param(
+        "http-health-check",
+        {"url": "https://a.example", "expected_status": "200,abc"},
+        "field 'params.expected_status': item 2: must be a whole number such as 7; found 'abc'",
+        id="health-status-item-not-a-number",
+    ),
+    pytest.param(
+        "http-health-check",
+        {"url": "https://a.example", "expected_status": ","},
+        "field 'params.expected_status': must be at least 1 items; found 0 items",
+        id="health-status-list-empty",
+    ),
+    pytest.param(
+        "http-health-check",
+        {"url": "https://a.example", "request_timeout": "fast"},
+        "must be a number such as 2.5; found 'fast'",
+        id="health-timeout-not-a-number",
+    ),
+    pytest.param(
+        "http-health-check",
+        {"url": "https://a.example", "verify_tls": ["true", "false"]},
+        "field 'params.verify_tls': takes one value; found 2: 'true', 'false'",
+        id="health-verify-tls-two-values",
+    ),
+    pytest.param(
+        "cleanup-old-files",
+        {"directory": "/srv", "recursive": "maybe"},
+        "must be true or false (or yes/no, on/off, 1/0); found 'maybe'",
+        id="cleanup-recursive-not-a-boolean",
+    ),
+    pytest.param(
+        "cleanup-old-files",
+        {"directory": "/srv", "days": {"a": 1}},
+        "takes one value; found a mapping",
+        id="cleanup-days-a-mapping",
+    ),
+]
 
-@pytest.mark.parametrize(
-    ("template", "values", "expected"),
-    [
-        (
-            "backup-dir",
-            {},
-            "built-in template 'backup-dir': task 'my-task': field 'params.source': "
-            "is required (path): Directory to archive; e.g. source=/srv/data",
-        ),
-        (
-            "backup-dir",
-            {"source": "/srv", "bogus": 1},
-            "field 'params.bogus': is not a parameter of this template "
-            "(it takes: source, dest, keep_days, exclude, schedule)",
-        ),
-        ("backup-dir", {"source": "/srv", "keep_day": 3}, "did you mean 'keep_days'?"),
-        (
-            "backup-dir",
-            {"source": "/srv", "keep_days": "abc"},
-            "field 'params.keep_days': must be a whole number such as 7; found 'abc'",
-        ),
-        (
-            "backup-dir",
-            {"source": "/srv", "keep_days": "0"},
-            "field 'params.keep_days': must be between 1 and 3650; found 0",
-        ),
-        ("backup-dir", {"source": "/srv", "keep_days": True}, "must be a whole number such as 7; found true"),
-        (
-            "backup-dir",
-            {"source": "relative/dir"},
-            "field 'params.source': must be an absolute path (starting with '/'); found 'relative/dir'",
-        ),
-        ("backup-dir", {"source": "/srv\n/etc"}, "must be a path without control characters"),
-        (
-            "backup-dir",
-            {"source": "/srv", "schedule": "0 2 * *"},
-            "field 'params.schedule': must be a 5-field cron expression such as \"0 2 * * *\": "
-            'cron "0 2 * *" has 4 fields, needs 5',
-        ),
-        (
-            "http-health-check",
-            {"url": "https://a.example", "method": "PUT"},
-            "field 'params.method': must be one of GET, HEAD, POST; found 'PUT'",
-        ),
-        (
-            "http-health-check",
-            {"url": "ftp://a.example"},
-            "field 'params.url': must match the pattern https?://\\S+; found 'ftp://a.example'",
-        ),
-        (
-            "http-health-check",
-            {"url": "https://a.example", "interval": "5s"},
-            "field 'params.interval': must be between 10s and 1d; found '5s'",
-        ),
-        (
-            "http-health-check",
-            {"url": "https://a.example", "interval": "soon"},
-            "must be a duration such as 30s, 5m, 1h30m, 2d; found 'soon'",
-        ),
-        (
-            "http-health-check",
-            {"url": "https://a.example", "expected_status": "200,abc"},
-            "field 'params.expected_status': item 2: must be a whole number such as 7; found 'abc'",
-        ),
-        (
-            "http-health-check",
-            {"url": "https://a.example", "expected_status": ","},
-            "field 'params.expected_status': must be at least 1 items; found 0 items",
-        ),
-        (
-            "http-health-check",
-            {"url": "https://a.example", "request_timeout": "fast"},
-            "must be a number such as 2.5; found 'fast'",
-        ),
-        (
-            "http-health-check",
-            {"url": "https://a.example", "verify_tls": ["true", "false"]},
-            "field 'params.verify_tls': takes one value; found 2: 'true', 'false'",
-        ),
-        (
-            "cleanup-old-files",
-            {"directory": "/srv", "recursive": "maybe"},
-            "must be true or false (or yes/no, on/off, 1/0); found 'maybe'",
-        ),
-        ("cleanup-old-files", {"directory": "/srv", "days": {"a": 1}}, "takes one value; found a mapping"),
-    ],
-)
+
+@pytest.mark.parametrize(("template", "values", "expected"), BAD_VALUES)
 def test_each_bad_value_is_named(template: str, values: dict[str, Any], expected: str) -> None:
     found = problems(builtin(template), values)
     assert len(found) == 1, found

@@ -31,6 +31,14 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
+async def loaded(seconds: float, stale_seconds: float, age: float) -> tuple[TtlCache, Loader]:
+    """A cache whose value for "k" ("v1") was loaded `age` seconds ago, and its loader."""
+    cache, load = TtlCache(seconds, stale_seconds=stale_seconds), Loader()
+    await cache.get("k", load)
+    await asyncio.sleep(age)
+    return cache, load
+
+
 def test_fresh_values_are_reused_and_concurrent_loads_coalesce() -> None:
     async def scenario() -> None:
         cache, load = TtlCache(60), Loader()
@@ -55,9 +63,7 @@ def test_a_cache_of_no_seconds_always_loads(seconds: float) -> None:
 
 def test_a_stale_value_is_answered_at_once_while_a_fresh_one_loads() -> None:
     async def scenario() -> None:
-        cache, load = TtlCache(0.05, stale_seconds=10), Loader()
-        await cache.get("k", load)
-        await asyncio.sleep(0.06)
+        cache, load = await loaded(0.05, stale_seconds=10, age=0.06)
         load.value, load.delay = "v2", 0.2
         started = asyncio.get_running_loop().time()
         assert [await cache.get("k", load) for _ in range(3)] == ["v1"] * 3  # no caller waits
@@ -72,9 +78,7 @@ def test_a_stale_value_is_answered_at_once_while_a_fresh_one_loads() -> None:
 
 def test_past_the_stale_window_the_caller_waits_for_the_load() -> None:
     async def scenario() -> None:
-        cache, load = TtlCache(0.02, stale_seconds=0.02), Loader()
-        await cache.get("k", load)
-        await asyncio.sleep(0.06)
+        cache, load = await loaded(0.02, stale_seconds=0.02, age=0.06)
         load.value = "v2"
         assert await cache.get("k", load) == "v2"
 
@@ -83,9 +87,7 @@ def test_past_the_stale_window_the_caller_waits_for_the_load() -> None:
 
 def test_a_failed_background_load_drops_the_value_and_the_next_caller_sees_the_error() -> None:
     async def scenario() -> None:
-        cache, load = TtlCache(0.02, stale_seconds=10), Loader()
-        await cache.get("k", load)
-        await asyncio.sleep(0.03)
+        cache, load = await loaded(0.02, stale_seconds=10, age=0.03)
         load.error = RuntimeError("server gone")
         assert await cache.get("k", load) == "v1"
         await asyncio.sleep(0.01)

@@ -20,6 +20,7 @@ import pytest
 
 from tasklane.stack.peers._server import free_port
 from tasklane.stack.processes import descendants
+from tests.conftest import alive
 
 TASKLANE = str(Path(sys.executable).with_name("tasklane"))
 CATALOG = """
@@ -30,15 +31,6 @@ tasks:
       sleep 300 & echo $! > {pidfile}
       sleep 300
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class Up:
