@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from blocks.http_auth import DOCS_URL, AtlassianCredentials
+from blocks.http_auth import AtlassianCredentials
 
 if TYPE_CHECKING:
     from atlassian import Confluence
@@ -45,7 +45,6 @@ class ConfluenceCredentials(AtlassianCredentials):
     _block_type_name = "Confluence Credentials"
     _block_type_slug = "confluence-credentials"
     _description = "Confluence URL, user and API token (or password / personal access token) for Tasklane."
-    _documentation_url = DOCS_URL
     _service = "Confluence"
 
     url: str = Field(

@@ -3,7 +3,7 @@ service credential blocks (Jira, Confluence, Mattermost) share: a checked base U
 
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -18,7 +18,28 @@ DOCS_URL = "https://docs.prefect.io/v3/develop/blocks"
 Client = TypeVar("Client")
 
 
-class HttpBearerAuth(CredentialsBlock):
+class TasklaneCredentials(CredentialsBlock, ABC):
+    """What every credentials block of Tasklane shares: where blocks are documented.
+
+    Abstract: a subclass names its block type and builds its client in `get_client`.
+    """
+
+    _documentation_url = DOCS_URL
+
+
+class HttpAuth(TasklaneCredentials, ABC):
+    """Credentials an HTTP task sends with each request: an httpx `auth` and a client using it."""
+
+    @abstractmethod
+    def auth(self) -> httpx.Auth:
+        """An httpx auth that authenticates each request; the secret is unwrapped only here."""
+
+    def get_client(self) -> httpx.Client:
+        """An httpx client that authenticates every request with `auth()`."""
+        return httpx.Client(auth=self.auth())
+
+
+class HttpBearerAuth(HttpAuth):
     """A bearer token sent as `Authorization: Bearer <token>` by HTTP tasks.
 
     Attributes:
@@ -47,7 +68,6 @@ class HttpBearerAuth(CredentialsBlock):
     _block_type_name = "HTTP Bearer Auth"
     _block_type_slug = "http-bearer-auth"
     _description = "Bearer token for Tasklane HTTP tasks."
-    _documentation_url = DOCS_URL
 
     token: SecretStr = Field(..., description="The bearer token.")
 
@@ -55,12 +75,9 @@ class HttpBearerAuth(CredentialsBlock):
         """An httpx auth that adds the bearer header to each request."""
         return _BearerAuth(self.token.get_secret_value())
 
-    def get_client(self) -> httpx.Client:
-        """An httpx client that authenticates every request with the token."""
-        return httpx.Client(auth=self.auth())
 
 
-class HttpBasicAuth(CredentialsBlock):
+class HttpBasicAuth(HttpAuth):
     """A username and password sent as HTTP basic auth by HTTP tasks.
 
     Attributes:
@@ -85,7 +102,6 @@ class HttpBasicAuth(CredentialsBlock):
     _block_type_name = "HTTP Basic Auth"
     _block_type_slug = "http-basic-auth"
     _description = "Username and password for Tasklane HTTP tasks."
-    _documentation_url = DOCS_URL
 
     username: str = Field(..., description="The user name.")
     password: SecretStr = Field(..., description="The password.")
@@ -94,9 +110,6 @@ class HttpBasicAuth(CredentialsBlock):
         """An httpx basic auth with the unwrapped password."""
         return httpx.BasicAuth(self.username, self.password.get_secret_value())
 
-    def get_client(self) -> httpx.Client:
-        """An httpx client that authenticates every request with basic auth."""
-        return httpx.Client(auth=self.auth())
 
 
 class _BearerAuth(httpx.Auth):
@@ -130,7 +143,7 @@ def block_label(block: CredentialsBlock, fallback: str) -> str:
     return f"{block.get_block_type_slug()}/{name}" if name else fallback
 
 
-class ServiceCredentials(CredentialsBlock, ABC):
+class ServiceCredentials(TasklaneCredentials, ABC):
     """A block with the base URL of a service (`url`, checked by `check_service_url`) and a `label`.
 
     Abstract: subclasses name the service in `_service` and declare the `url` field.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from blocks.http_auth import DOCS_URL, AtlassianCredentials
+from blocks.http_auth import AtlassianCredentials
 
 if TYPE_CHECKING:
     from atlassian import Jira
@@ -46,7 +46,6 @@ class JiraCredentials(AtlassianCredentials):
     _block_type_name = "Jira Credentials"
     _block_type_slug = "jira-credentials"
     _description = "Jira URL, user and API token (or password / personal access token) for Tasklane."
-    _documentation_url = DOCS_URL
     _service = "Jira"
 
     url: str = Field(..., description="Base URL of the Jira, e.g. https://example.atlassian.net.")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr
 
-from blocks.http_auth import DOCS_URL, ServiceCredentials
+from blocks.http_auth import ServiceCredentials
 
 if TYPE_CHECKING:
     from integrations.mattermost import Mattermost
@@ -42,7 +42,6 @@ class MattermostCredentials(ServiceCredentials):
     _block_type_name = "Mattermost Credentials"
     _block_type_slug = "mattermost-credentials"
     _description = "Mattermost server, bot token and default team/channel for Tasklane."
-    _documentation_url = DOCS_URL
     _service = "Mattermost"
 
     url: str = Field(..., description="Server URL, e.g. https://mattermost.example.com.")
