@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from tasklane.stack.processes import stop_process_tree
+
 POOL = "bench-api"
 PROJECT = "bench"
 
@@ -186,12 +188,8 @@ async def main(args: argparse.Namespace, prefect_url: str) -> None:
                 print(f"  cache {cache:g} s: measured {label}", flush=True)
             tables.append((cache, results))
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_process_tree(server.pid, grace=20)
+            server.wait()  # reap it
     print(
         f"\nAPI latency, {args.runs} flow runs over {args.tasks} tasks, {args.clients} concurrent clients, "
         f"{args.requests} requests per endpoint, medians of {args.rounds} rounds; "

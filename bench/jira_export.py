@@ -38,6 +38,7 @@ import httpx
 from integrations.jira import IssueTree, TreeOptions, fetch_issue_tree, make_jira_client
 from integrations.jira_excel import write_issue_tree_xlsx
 from tasklane.stack.peers._server import free_port
+from tasklane.stack.processes import stop_process_tree
 
 USER, TOKEN = "bench", "bench-token"
 PROJECT = "BIG"
@@ -92,12 +93,8 @@ def fake_jira_process(*, cloud: bool, issues: int) -> Iterator[str]:
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process_tree(process.pid, grace=10)
+        process.wait()  # reap it
 
 
 def _replay(http: httpx.Client, requests: list[str]) -> float:

@@ -9,25 +9,10 @@ import pytest
 
 from tests.tasklane.api.conftest import Api
 
-TASK = {
-    "id",
-    "name",
-    "task_type",
-    "type",
-    "cron_expr",
-    "status",
-    "created_at",
-    "updated_at",
-    "priority",
-    "metadata",
-    "tags",
-    "owner",
-    "dependencies",
-    "timeout_seconds",
-    "retry_policy",
-    "parameters",
-    "execution_result",
-}
+TASK = set(
+    "id name task_type type cron_expr status created_at updated_at priority metadata tags owner"
+    " dependencies timeout_seconds retry_policy parameters execution_result".split()
+)
 
 
 def test_seed_000_tasks_and_reports(api: Api) -> None:

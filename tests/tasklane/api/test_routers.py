@@ -7,17 +7,7 @@ from datetime import datetime
 from tests.tasklane.api.conftest import Api, wait_for
 
 SUMMARY = {"id", "name", "group", "status", "schedule", "next_run", "last_run", "last_status"}
-EXECUTION = {
-    "id",
-    "task_id",
-    "status",
-    "started_at",
-    "finished_at",
-    "duration",
-    "output",
-    "error",
-    "exit_code",
-}
+EXECUTION = set("id task_id status started_at finished_at duration output error exit_code".split())
 
 
 def test_seed_003_task_lifecycle(api: Api) -> None:
