@@ -36,10 +36,27 @@ from deployments.automations.sync import (
     sync_automations,
     wanted_automations,
 )
-from deployments.catalog import Catalog, TaskSpec, current_alert_settings, upstream_first
+from deployments.catalog import (
+    Catalog,
+    TaskSpec,
+    current_alert_settings,
+    current_execution_settings,
+    upstream_first,
+)
 from deployments.errors import CatalogError, Problem
-from deployments.tags import NOTIFY_LABEL, NOTIFY_OFF, PROJECT_TAG_PREFIX, UPSTREAM_TAG_PREFIX, VERSION_PREFIX
+from deployments.ownership import API_HOME, describe_home, home_of, home_tag
+from deployments.policy import POLICY_SOURCE_LABEL
+from deployments.tags import (
+    DEFINITION_LABEL,
+    ENABLED_IN_HOME_LABEL,
+    NOTIFY_LABEL,
+    NOTIFY_OFF,
+    PROJECT_TAG_PREFIX,
+    UPSTREAM_TAG_PREFIX,
+    VERSION_PREFIX,
+)
 from tasklane.settings.alerts import AlertSettings
+from tasklane.settings.execution import ExecutionSettings
 from tasklane.settings.reports import TASKLANE_TAG
 
 Action = Literal["create", "update", "delete", "unchanged"]
@@ -54,6 +71,8 @@ class Target:
     project: str = "default"
     # Alert destinations (name -> block); None: settings `alerts`.
     alerts: AlertSettings | None = field(default=None, compare=False)
+    # Timeout and retries of a task that writes none; None: settings `execution`.
+    execution: ExecutionSettings | None = field(default=None, compare=False)
 
     @property
     def project_tag(self) -> str:
@@ -61,6 +80,9 @@ class Target:
 
     def alert_settings(self) -> AlertSettings:
         return self.alerts or current_alert_settings()
+
+    def execution_settings(self) -> ExecutionSettings:
+        return self.execution if self.execution is not None else current_execution_settings()
 
 
 @dataclass
@@ -81,13 +103,16 @@ class DesiredDeployment:
     timezone: str
     concurrency_limit: int
     version: str = ""
-    # Deployment labels: the task's `notify:` as written (NOTIFY_LABEL), so export, clone and API
-    # edits read it back (`tasklane.tasks.manage.deployment_to_task`).
+    # Deployment labels: the task's definition as its home wrote it (DEFINITION_LABEL), whether that
+    # definition says enabled (ENABLED_IN_HOME_LABEL) and its `notify:` as written (NOTIFY_LABEL),
+    # so export, clone, API edits and the trash read them back (`deployment_to_task`).
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.labels = dict(self.labels)
         mapping = self.task.to_mapping()  # carries `notify` only where the task wrote one
+        self.labels[DEFINITION_LABEL] = json.dumps(mapping, sort_keys=True, separators=(",", ":"))
+        self.labels[ENABLED_IN_HOME_LABEL] = "true" if self.task.enabled else "false"
         if "notify" in mapping:
             notify = mapping["notify"]
             self.labels[NOTIFY_LABEL] = (
@@ -144,7 +169,7 @@ class Plan:
         return [c for c in self.changes if c.action != "unchanged"]
 
 
-def task_tags(task: TaskSpec, target: Target) -> list[str]:
+def task_tags(task: TaskSpec, target: Target, home: str | None = None) -> list[str]:
     tags = [
         TASKLANE_TAG,
         target.project_tag,
@@ -152,18 +177,29 @@ def task_tags(task: TaskSpec, target: Target) -> list[str]:
         f"group:{task.group}",
         f"priority:{task.priority.value}",
     ]
+    if home is not None:
+        tags.append(home_tag(home))
     if task.owner:
         tags.append(f"owner:{task.owner}")
     tags += [f"{UPSTREAM_TAG_PREFIX}{name}" for name in task.depends_on]
     return tags + [t for t in task.tags if t not in tags]
 
 
-def desired_deployment(task: TaskSpec, target: Target) -> DesiredDeployment:
-    """The deployment a task becomes: its flow, queue, parameters, schedules and tags."""
+def desired_deployment(
+    task: TaskSpec, target: Target, *, home: str | None = None, enabled: bool | None = None
+) -> DesiredDeployment:
+    """The deployment a task becomes: its flow, queue, parameters, schedules and tags.
+
+    Args:
+        home: who owns the definition (`deployments.ownership`), recorded as a tag.
+        enabled: the deployment's operational state when it differs from the definition's
+            `enabled` (an operator's pause that an apply keeps); default: the definition's.
+    """
+    enabled = task.enabled if enabled is None else enabled
     task_type = task.task_type
     schedules: list[DeploymentScheduleCreate] = []
     for spec in task.schedule:
-        compiled = spec.to_prefect(target.timezone, active=task.enabled)
+        compiled = spec.to_prefect(target.timezone, active=enabled)
         schedules.extend(compiled if isinstance(compiled, list) else [compiled])
     return DesiredDeployment(
         task=task,
@@ -171,17 +207,19 @@ def desired_deployment(task: TaskSpec, target: Target) -> DesiredDeployment:
         name=task.name,
         entrypoint=task_type.entrypoint,
         description=task.description,
-        tags=task_tags(task, target),
+        tags=task_tags(task, target, home),
         parameters={
             "job": task.job.model_dump(mode="json", by_alias=True, exclude_none=True),
-            "policy": task.run_policy().model_dump(mode="json"),
+            "policy": task.run_policy(target.execution_settings()).model_dump(mode="json"),
         },
         work_pool_name=target.work_pool,
         work_queue_name=task.priority.queue,
         schedules=schedules,
-        paused=not task.enabled,
+        paused=not enabled,
         timezone=target.timezone,
         concurrency_limit=task.max_concurrent,
+        # Whether the policy's timeout and retries are the task's or settings `execution`'s (`show`).
+        labels={POLICY_SOURCE_LABEL: task.policy_source_label()},
     )
 
 
@@ -249,12 +287,15 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
             compile_problems.append(Problem("catalog", task.name, "schedule", str(exc)))
     if compile_problems:
         raise CatalogError(compile_problems)
+    check_homes(catalog, result.existing)
     result.alert_blocks = await check_alert_blocks(client, catalog, target.alerts)
     existing_ids = {name: d.id for name, d in result.existing.items()}
     for task in catalog.tasks:
-        desired = desired_deployment(task, target)
-        result.desired[task.name] = desired
         current = result.existing.get(task.name)
+        desired = desired_deployment(
+            task, target, home=catalog.home_of(task.name), enabled=operational_state(task, current)
+        )
+        result.desired[task.name] = desired
         if current is None:
             alerts = f", {len(task.notify.on)} alert rule(s)" if task.notify else ""
             result.changes.append(
@@ -264,7 +305,13 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
         reasons = []
         if current.version != desired.version:
             reasons.append("definition changed")
+        else:
+            changed = drift(current, desired)
+            if changed:
+                # Edited on the server (Prefect's UI, its API): apply puts the home's version back.
+                reasons.append("changed on the server: " + ", ".join(changed))
         if bool(current.paused) != desired.paused:
+            # Only when the home's own `enabled` changed: an operator's pause or resume lasts.
             reasons.append("disabled" if desired.paused else "enabled")
         result.owned[task.name] = await owned_automations(client, current.id)
         if all(name in existing_ids for name in task.depends_on):
@@ -278,8 +325,76 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
             result.changes.append(Change("unchanged", task.name))
     if prune:
         for name in sorted(set(result.existing) - set(result.desired)):
-            result.changes.append(Change("delete", name, "no longer in the catalog"))
+            home = home_of(result.existing[name].tags)
+            if catalog.claims_home(home):
+                result.changes.append(Change("delete", name, f"no longer in {describe_home(home)}"))
     return result
+
+
+def _schedule_key(schedule: Any) -> tuple[Any, ...]:
+    """What a schedule runs on (an interval's anchor aside: it may be set when compiled)."""
+    fields = schedule.model_dump(mode="json")
+    fields.pop("anchor_date", None)
+    return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in fields.items()))
+
+
+def drift(current: DeploymentResponse, desired: DesiredDeployment) -> list[str]:
+    """The fields of a deployment that differ from what its home defines although the version
+    Tasklane wrote is unchanged: someone edited it on the server (Prefect's UI, its API)."""
+    changed = []
+    if (current.description or "") != desired.description:
+        changed.append("description")
+    if current.parameters != desired.parameters:
+        changed.append("parameters")
+    if set(current.tags) != set(desired.tags):
+        changed.append("tags")
+    if current.work_queue_name != desired.work_queue_name:
+        changed.append("work queue")
+    limit = current.global_concurrency_limit.limit if current.global_concurrency_limit else None
+    if limit != desired.concurrency_limit:
+        changed.append("concurrency limit")
+    have = sorted(_schedule_key(s.schedule) for s in current.schedules or [])
+    want = sorted(_schedule_key(s.schedule) for s in desired.schedules)
+    if have != want:
+        changed.append("schedules")
+    return changed
+
+
+def operational_state(task: TaskSpec, current: DeploymentResponse | None) -> bool:
+    """Whether the task's deployment should be enabled after an apply: the definition's `enabled`
+    for a new task or when that value changed since the last apply; else the deployment's own
+    state, which the CLI, the API or Prefect's UI may have changed (the operator's)."""
+    if current is None:
+        return task.enabled
+    applied = (current.labels or {}).get(ENABLED_IN_HOME_LABEL)
+    if applied is not None and applied != ("true" if task.enabled else "false"):
+        return task.enabled
+    return not current.paused
+
+
+def check_homes(catalog: Catalog, existing: dict[str, DeploymentResponse]) -> None:
+    """Refuse a task whose name another home owns on the server: a task has one home."""
+    problems = []
+    for task in catalog.tasks:
+        current = existing.get(task.name)
+        held = home_of(current.tags) if current is not None else None
+        mine = catalog.home_of(task.name)
+        if held is None or held == mine or catalog.claims_home(held):
+            continue
+        where = describe_home(mine) if mine else "catalog"
+        if held == API_HOME:
+            why = (
+                "is owned by the API on the server (created there, or taken over with `tasklane detach`); "
+                "remove it from this file, or delete the API's task first"
+            )
+        else:
+            why = (
+                f"is already defined in {describe_home(held)}; a task has one home: "
+                "remove it from one of them"
+            )
+        problems.append(Problem(where, task.name, "name", why))
+    if problems:
+        raise CatalogError(problems)
 
 
 # Fields of DeploymentCreate that Prefect's client leaves out when None (older servers reject them).

@@ -7,6 +7,8 @@ everything and reports every problem at once, each naming the file, the task and
 
 A task's `notify:` (alerts, `tasklane.settings.alerts.NotifySpec`) is laid over settings
 `alerts.default_notify`, so a task that writes none gets the default and `notify: off` opts out.
+Likewise a task that writes no `timeout_seconds` or no `retry:` runs with settings `execution`'s
+(`TaskSpec.run_policy`); `timeout_seconds: 0` and `retry: {max_retries: 0}` opt out.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from pydantic import (
 
 from deployments.errors import CatalogError, Problem, problems_from_validation
 from deployments.jobs import JobModel
-from deployments.policy import MissedPolicy, RunPolicy, TaskRetryPolicy
+from deployments.ownership import directory_claim, file_home
+from deployments.policy import MissedPolicy, PolicySource, RunPolicy, TaskRetryPolicy, policy_source_label
 from deployments.schedules import ScheduleSpec, parse_schedules
 from deployments.task_types import TaskType, registered_task_types
 from tasklane.settings import get_settings
 from tasklane.settings.alerts import AlertSettings, NotifySpec
+from tasklane.settings.execution import ExecutionSettings
 
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SECRET_KEY = re.compile(
@@ -49,6 +53,11 @@ REFERENCE_FIELDS = {"secret_env", "auth_block"}
 def current_alert_settings() -> AlertSettings:
     """Settings `alerts` (config.yaml, TASKLANE_ALERTS__*)."""
     return get_settings().alerts
+
+
+def current_execution_settings() -> ExecutionSettings:
+    """Settings `execution` (config.yaml, TASKLANE_EXECUTION__*): default timeout and retries."""
+    return get_settings().execution
 
 
 class Priority(StrEnum):
@@ -75,11 +84,18 @@ class TaskSpec(BaseModel):
     owner: str | None = None
     priority: Priority = Priority.MEDIUM
     schedule: list[ScheduleSpec] = Field(default_factory=list)
+    # Unset: settings `execution` decides (`run_policy`); written, even as 0 or null, the task's own.
     timeout_seconds: float | None = Field(
-        None, gt=0, validation_alias=AliasChoices("timeout_seconds", "timeout")
+        None,
+        ge=0,
+        validation_alias=AliasChoices("timeout_seconds", "timeout"),
+        description="Seconds a run may take; 0 or null: no limit; unset: settings execution.timeout_seconds.",
     )
     retry: TaskRetryPolicy = Field(
-        default_factory=TaskRetryPolicy, validation_alias=AliasChoices("retry", "retry_policy")
+        default_factory=TaskRetryPolicy,
+        validation_alias=AliasChoices("retry", "retry_policy"),
+        description="Retries of a failed run; {max_retries: 0} or null: none; "
+        "unset: settings execution.retry.",
     )
     enabled: bool = True
     depends_on: list[str] = Field(
@@ -123,6 +139,11 @@ class TaskSpec(BaseModel):
             raise ValueError("an empty list of schedules; leave 'schedule' out for none")
         return value if isinstance(value, list) else [value]
 
+    @field_validator("retry", mode="before")
+    @classmethod
+    def _retry(cls, value: Any) -> Any:
+        return {"max_retries": 0} if value is None else value  # `retry: null`: no retries
+
     @field_validator("notify", mode="before")
     @classmethod
     def _notify(cls, value: Any) -> Any:
@@ -145,8 +166,31 @@ class TaskSpec(BaseModel):
     def task_type(self) -> TaskType:
         return registered_task_types()[self.type]
 
-    def run_policy(self) -> RunPolicy:
-        return RunPolicy.from_retry(self.retry, self.timeout_seconds, self.missed)
+    def policy_sources(self) -> tuple[PolicySource, PolicySource]:
+        """Where the timeout and the retries come from: the task's own fields, or settings `execution`."""
+        timeout: PolicySource = "task" if "timeout_seconds" in self.model_fields_set else "settings"
+        retry: PolicySource = "task" if "retry" in self.model_fields_set else "settings"
+        return timeout, retry
+
+    def policy_source_label(self) -> str:
+        """The deployment label (`deployments.policy.POLICY_SOURCE_LABEL`) of `policy_sources`."""
+        return policy_source_label(*self.policy_sources())
+
+    def run_policy(self, execution: ExecutionSettings | None = None) -> RunPolicy:
+        """The task's retries and timeout, settings `execution`'s for those it does not write.
+
+        Args:
+            execution: the defaults (default: settings `execution`).
+        """
+        execution = execution if execution is not None else current_execution_settings()
+        timeout_source, retry_source = self.policy_sources()
+        timeout = self.timeout_seconds if timeout_source == "task" else execution.timeout
+        retry = (
+            self.retry
+            if retry_source == "task"
+            else TaskRetryPolicy.model_validate(execution.retry.as_task_retry())
+        )
+        return RunPolicy.from_retry(retry, timeout, self.missed)
 
     def to_mapping(self) -> dict[str, Any]:
         """The task as it is written in a catalog file (type parameters beside the rest)."""
@@ -159,6 +203,16 @@ class TaskSpec(BaseModel):
             )
         if self.schedule:
             common["schedule"] = [s.model_dump(mode="json", exclude_none=True) for s in self.schedule]
+        # A written timeout or retry stays, even when it equals the field default (an opt-out of
+        # settings `execution`); an unwritten one stays out, so it keeps following the settings.
+        common.pop("timeout_seconds", None)
+        common.pop("retry", None)
+        timeout_source, retry_source = self.policy_sources()
+        if timeout_source == "task":
+            common["timeout_seconds"] = self.timeout_seconds
+        if retry_source == "task":
+            retry = self.retry.model_dump(mode="json", exclude_defaults=True)
+            common["retry"] = {"max_retries": self.retry.max_retries, **retry}
         job = self.job.model_dump(mode="json", exclude_defaults=True, by_alias=True)
         return {**common, **job}
 
@@ -173,13 +227,30 @@ COMMON_FIELDS = {
 
 @dataclass
 class Catalog:
-    """The validated tasks, in file order, and the files they came from."""
+    """The validated tasks, in file order, the files they came from, and the homes it owns.
+
+    `homes` maps each task to its file's home (`deployments.ownership`); `claims` are the homes the
+    paths that were read own: each file's, and for a directory every file below it, present or
+    gone (a file deleted from `tasks/` takes its tasks with it). A catalog built in code claims
+    nothing, so applying it prunes nothing.
+    """
 
     tasks: list[TaskSpec] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    homes: dict[str, str] = field(default_factory=dict)
+    claims: tuple[str, ...] = ()
 
     def by_name(self) -> dict[str, TaskSpec]:
         return {task.name: task for task in self.tasks}
+
+    def home_of(self, name: str) -> str | None:
+        return self.homes.get(name)
+
+    def claims_home(self, home: str | None) -> bool:
+        """Whether applying this catalog owns what `home` defines."""
+        if home is None:
+            return False
+        return any(home == claim or (claim.endswith("/") and home.startswith(claim)) for claim in self.claims)
 
 
 def _secret_literals(value: Any, path: str) -> list[tuple[str, str]]:
@@ -350,7 +421,9 @@ def load_catalog(paths: list[Path], *, required: bool = True, alerts: AlertSetti
     problems.extend(dependency_problems(tasks, seen))
     if problems:
         raise CatalogError(problems)
-    return Catalog(tasks=tasks, files=files)
+    homes = {task: file_home(Path(file)) for task, file in seen.items()}
+    claims = tuple(directory_claim(p) if p.is_dir() else file_home(p) for p in paths)
+    return Catalog(tasks=tasks, files=files, homes=homes, claims=claims)
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

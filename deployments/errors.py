@@ -3,6 +3,7 @@
     DeploymentsError
     ├── CatalogError          the catalog is invalid; carries one Problem per mistake
     ├── UnknownTaskError      a task name the server or catalog does not know
+    ├── OwnedElsewhereError   a change to a task whose definition another home owns
     └── ServerError           the Prefect server refused or could not be reached
 
 Every message says what failed, where (file, task, field) and what was found instead.
@@ -103,6 +104,16 @@ class UnknownTaskError(DeploymentsError):
         self.name = name
         hint = f" (known: {', '.join(sorted(known)[:20])})" if known else ""
         super().__init__(f"no task named {name!r} on {where}{hint}")
+
+
+class OwnedElsewhereError(DeploymentsError):
+    """A change to a task whose definition lives elsewhere (a catalog file): change it there, or
+    take it over first (`tasklane detach NAME`, the API's `?detach=true`)."""
+
+    def __init__(self, name: str, home: str, how: str):
+        self.name = name
+        self.home = home
+        super().__init__(f"task {name!r} is defined in {home}; change it there, or {how}")
 
 
 class ServerError(DeploymentsError):

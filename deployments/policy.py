@@ -2,11 +2,15 @@
 
 The catalog's retry policy (max_retries, retry_delay, backoff_factor, jitter) becomes the
 explicit list of delays Prefect's task retries take: delay × factor^n for attempt n.
+
+A task that writes no `timeout_seconds` or no `retry:` gets settings `execution` for it
+(`TaskSpec.run_policy`); the deployment's POLICY_SOURCE_LABEL records where each value came from,
+so `tasklane show` can say it.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -65,7 +69,69 @@ class RunPolicy(BaseModel):
             retries=retry.max_retries,
             retry_delays=retry.delays(),
             retry_jitter_factor=retry.jitter or None,
-            timeout_seconds=timeout_seconds,
+            timeout_seconds=timeout_seconds or None,  # 0: no limit
             missed=missed,
             missed_grace_seconds=missed_grace_seconds,
         )
+
+
+# --- where a task's timeout and retries came from ------------------------------------------------
+
+PolicySource = Literal["task", "settings"]
+# The deployment label saying whether the task's timeout and retries are its own or settings
+# `execution`'s: "timeout=settings,retry=task".
+POLICY_SOURCE_LABEL = "tasklane.policy_source"
+SOURCE_TEXT = {
+    "timeout": {"task": "task", "settings": "settings execution.timeout_seconds"},
+    "retry": {"task": "task", "settings": "settings execution.retry"},
+}
+
+
+def policy_source_label(timeout: PolicySource, retry: PolicySource) -> str:
+    return f"timeout={timeout},retry={retry}"
+
+
+def parse_policy_source_label(label: str | None) -> dict[str, str]:
+    """{"timeout": "task"|"settings", "retry": ...} of a POLICY_SOURCE_LABEL value ({} for none)."""
+    sources: dict[str, str] = {}
+    for part in (label or "").split(","):
+        key, _, value = part.partition("=")
+        if key.strip() in SOURCE_TEXT and value.strip() in ("task", "settings"):
+            sources[key.strip()] = value.strip()
+    return sources
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def describe_run_policy(policy: dict[str, Any], label: str | None) -> list[str]:
+    """The lines of `tasklane show` for a deployment's `policy` parameter and its source label.
+
+    Examples:
+        >>> describe_run_policy(
+        ...     {"retries": 3, "retry_delays": [60.0, 60.0, 60.0], "timeout_seconds": 3600.0},
+        ...     "timeout=settings,retry=task",
+        ... )
+        ['timeout: 3600 s (settings execution.timeout_seconds)', 'retry: 3 x 60 s, backoff 1 (task)']
+    """
+    sources = parse_policy_source_label(label)
+    timeout = policy.get("timeout_seconds")
+    timeout_text = f"{_number(timeout)} s" if timeout else "no limit"
+    retries = int(policy.get("retries") or 0)
+    delays = [float(d) for d in policy.get("retry_delays") or []]
+    if retries:
+        first = delays[0] if delays else 0.0
+        retry_text = f"{retries} x {_number(first)} s"
+        if len(delays) > 1 and first:
+            retry_text += f", backoff {_number(round(delays[1] / first, 6))}"
+        if policy.get("retry_jitter_factor"):
+            retry_text += f", jitter {_number(policy['retry_jitter_factor'])}"
+    else:
+        retry_text = "none"
+
+    def source(key: str) -> str:
+        found = sources.get(key)
+        return SOURCE_TEXT[key][found] if found else "source not recorded: applied before execution defaults"
+
+    return [f"timeout: {timeout_text} ({source('timeout')})", f"retry: {retry_text} ({source('retry')})"]

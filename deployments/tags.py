@@ -25,3 +25,14 @@ OWNED_MARK = "tasklane-owned-by:"
 DEPENDENCY_MARK = "tasklane-dependencies:"
 CRASH_RETRY_MARK = "tasklane-crash-retries:"
 ALERT_MARK = "tasklane-alert "
+
+# --- who owns a task's definition (deployments.ownership) ---------------------------------------
+
+# The tag naming a task's home: `tasklane-home:file:tasks/ops.yaml`, `tasklane-home:api`, ...
+HOME_TAG_PREFIX = "tasklane-home:"
+# The task's definition as its home wrote it (the catalog mapping, JSON): export, the API's
+# edits and the trash read it back instead of reverse-compiling the deployment.
+DEFINITION_LABEL = "tasklane.definition"
+# Whether the home's definition says enabled ("true"/"false") when it was last applied: apply
+# changes the deployment's paused state only when this changes, so an operator's pause lasts.
+ENABLED_IN_HOME_LABEL = "tasklane.enabled_in_home"

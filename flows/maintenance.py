@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import get_client
 
+from deployments.platform import PLATFORM_TAG
 from tasklane.history.retention import purge_history
 from tasklane.history.runs import TASKLANE_TAG
 from tasklane.settings import get_settings
@@ -26,6 +27,10 @@ def history_settings() -> HistorySettings:
     return value if isinstance(value, HistorySettings) else HistorySettings.model_validate(value or {})
 
 
+def verb_of(dry_run: bool) -> str:
+    return "would delete" if dry_run else "deleted"
+
+
 @flow(name="tasklane-maintenance", log_prints=True)
 async def maintenance_flow(
     settings: HistorySettings | None = None, tags: list[str] | None = None, dry_run: bool = False
@@ -35,7 +40,12 @@ async def maintenance_flow(
     logger = get_run_logger()
     async with get_client() as client:
         result = await purge_history(client, settings, tags=tags or [TASKLANE_TAG], dry_run=dry_run)
-    verb = "would delete" if dry_run else "deleted"
+        if tags is None:
+            # The platform flows' own runs (this one's, the report's) under the same retention.
+            platform = await purge_history(client, settings, tags=[PLATFORM_TAG], dry_run=dry_run)
+            counts = verb_of(dry_run), platform.deleted, platform.kept
+            logger.info("platform flows' runs: %s %s, %s kept", *counts)
+    verb = verb_of(dry_run)
     logger.info(
         "retention (%s days, %s records): %s %s runs (%s older than %s, %s beyond the limit) and %s "
         "artifacts; %s finished runs kept",

@@ -1,6 +1,7 @@
 """The report flow: runs of Tasklane tasks finished since the last report, published to the targets.
 
-Deployed from `prefect.yaml` (every 30 minutes on the `tasklane` pool). Each run:
+Deployed by `make up` (deployments/platform.py) every `report.interval_minutes` (30) on the
+`tasklane` pool. Each run:
 
 1. reads the watermark (a Prefect Variable, `tasklane.reports.watermark.Watermark`): runs that ended
    up to `reported` are published everywhere; a `pending` window is one a previous report

@@ -35,6 +35,9 @@ os.environ.update(
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
         "TASKLANE_HOME": str(TEST_HOME),
         "TASKLANE_POOL__NAME": TEST_POOL,
+        # No default retries (settings execution.retry, 3 x 60 s) in tests: a task that writes no
+        # `retry:` fails at once, as the tests expect; tests of the defaults pass settings of their own.
+        "TASKLANE_EXECUTION__RETRY__MAX_RETRIES": "0",
     }
 )
 

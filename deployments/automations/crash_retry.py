@@ -32,7 +32,7 @@ def crash_retry_automation(task: TaskSpec, deployment_id: UUID) -> AutomationCor
     resource = f"prefect.deployment.{deployment_id}"
     return AutomationCore(
         name=f"tasklane: retry {task.name} after a crash",
-        description=CRASH_RETRY_MARK + str(task.retry.max_retries),
+        description=CRASH_RETRY_MARK + str(task.run_policy().retries),
         trigger=EventTrigger(
             expect={"prefect.flow-run.Crashed"},
             match_related={"prefect.resource.id": resource},

@@ -34,7 +34,7 @@ def wanted_automations(
         trigger = dependency_trigger(task, upstream_ids)
         trigger.set_deployment_id(deployment_id)
         wanted.append(trigger.as_automation())
-    if task.retry.max_retries:
+    if task.run_policy().retries:  # its own retries, or settings `execution.retry` where it has none
         wanted.append(crash_retry_automation(task, deployment_id))
     if task.notify:
         wanted.extend(alert_automations(task.name, deployment_id, task.notify, alert_blocks))

@@ -27,7 +27,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, FieldError, PageNumber, PageSize
+from tasklane.api.core import (
+    ADMIN,
+    ERRORS,
+    OPERATOR,
+    VIEWER,
+    ApiError,
+    Ctx,
+    Detach,
+    FieldError,
+    PageNumber,
+    PageSize,
+)
 from tasklane.api.schemas import (
     Health,
     HistoryEntry,
@@ -171,8 +182,11 @@ async def create(body: TaskIn, ctx: Ctx = ADMIN) -> Task:
 
 
 @router.put("/tasks/{id}", response_model=Task, tags=["compat: Go/Gin"])
-async def update(body: TaskIn, id: Annotated[str, Path(max_length=200)], ctx: Ctx = ADMIN) -> Task:
-    """Change a task; fields left out keep their values."""
+async def update(
+    body: TaskIn, id: Annotated[str, Path(max_length=200)], detach: Detach = False, ctx: Ctx = ADMIN
+) -> Task:
+    """Change a task; fields left out keep their values (409 for a task a catalog file defines,
+    unless `detach=true` takes it over)."""
     deployment = await _find(ctx, id)
     change = body.model_dump(mode="json", exclude_unset=True)
     async with ctx.audit(
@@ -180,7 +194,7 @@ async def update(body: TaskIn, id: Annotated[str, Path(max_length=200)], ctx: Ct
     ) as record:
         mapping = mapping_from_task_in(body, task_mapping(deployment))
         schedule_given = "cron_expr" in change or body.task_type == "IMMEDIATE"
-        _, deployment = await update_task(ctx, deployment, mapping, schedule_given)
+        _, deployment = await update_task(ctx, deployment, mapping, schedule_given, detach)
         record["deployment_id"] = deployment.id
     return await _task_with_result(ctx, deployment)
 

@@ -98,6 +98,10 @@ def install_error_handlers(app) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's answer to a body it cannot decode at all (not UTF-8): the documented 422.
+            problem = FieldError(field="body", message="is not valid JSON")
+            return _error(422, "1 problem in the request", [problem])
         return _error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(CatalogError)
@@ -361,3 +365,8 @@ class TtlCache:
 # Paging parameters of the list endpoints (the default page size is each endpoint's own).
 PageNumber = Annotated[int, Query(ge=1, le=100000)]
 PageSize = Annotated[int, Query(ge=1, le=500)]
+# `?detach=true` on a change of a task a catalog file defines: the API takes the task over.
+Detach = Annotated[
+    bool,
+    Query(description="Take over a task a catalog file defines (it becomes the API's); otherwise 409."),
+]

@@ -284,9 +284,16 @@ async def create_task(
 
 
 async def update_task(
-    ctx: Ctx, deployment: DeploymentResponse, mapping: dict[str, Any], schedule_given: bool
+    ctx: Ctx,
+    deployment: DeploymentResponse,
+    mapping: dict[str, Any],
+    schedule_given: bool,
+    detach: bool = False,
 ) -> tuple[TaskSpec, DeploymentResponse]:
-    """Validate and re-deploy a changed task (its schedules kept when the request leaves them out)."""
+    """Validate and re-deploy a changed task (its schedules kept when the request leaves them out).
+
+    A task a catalog file defines answers 409 naming the file, unless `detach` takes it over.
+    """
     before = task_mapping(deployment)
     keep = not schedule_given and "schedule" in before
     if keep:
@@ -296,7 +303,9 @@ async def update_task(
     previous = ctx.parse({k: v for k, v in before.items() if k != "schedule"})
     job_changed = task.type != previous.type or task.job != previous.job
     ctx.check_may_write(task, job_changed=job_changed)
-    deployment_id = await save_task(ctx.client, task, ctx.target, existing=deployment, keep_schedules=keep)
+    deployment_id = await save_task(
+        ctx.client, task, ctx.target, existing=deployment, keep_schedules=keep, detach=detach
+    )
     return task, await ctx.client.read_deployment(deployment_id)
 
 

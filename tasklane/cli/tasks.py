@@ -11,6 +11,7 @@ import typer
 import yaml
 from rich.table import Table
 
+from deployments.policy import POLICY_SOURCE_LABEL, describe_run_policy
 from tasklane.cli._shared import (
     GroupOpt,
     NameArg,
@@ -72,6 +73,10 @@ def show(name: str) -> None:
     console.print(f"schedule: {row.schedule}   next run: {when(row.next_run)}")
     upstream = [t.split(":", 1)[1] for t in deployment.tags if t.startswith("upstream:")]
     console.print(f"runs after: {', '.join(upstream) or '-'}   runs before: {', '.join(downstream) or '-'}")
+    # The effective timeout and retries, and whether the task or settings `execution` set them.
+    policy = (deployment.parameters or {}).get("policy") or {}
+    for line in describe_run_policy(policy, (deployment.labels or {}).get(POLICY_SOURCE_LABEL)):
+        console.print(line, highlight=False)
     console.print("parameters:")
     console.print(yaml.safe_dump(deployment.parameters, sort_keys=False).rstrip(), highlight=False)
     if detail.recent_runs:
@@ -157,6 +162,23 @@ def clone(name: str, new_name: str) -> None:
             return await clone_task(client, name, new_name)
 
     console.print(f"cloned {name} as {new_name} ({run_reporting_errors(go())})")
+
+
+@app.command()
+def detach(name: str) -> None:
+    """Take a task over from the catalog file that defines it: from now on it is changed through
+    the API (or the CLI), and `apply` reports the file's entry as a conflict until it is removed."""
+    settings = get_settings()
+
+    async def go():
+        from deployments.ownership import describe_home
+        from tasklane.tasks.manage import detach_task
+
+        async with prefect_client() as client:
+            before = await detach_task(client, name, target_of(settings))
+            return describe_home(before)
+
+    console.print(f"detached {name} from {run_reporting_errors(go())}: the API owns it now")
 
 
 @app.command()

@@ -6,7 +6,7 @@ Secrets never live here: they live in Prefect blocks.
 
 The bottom layer: this package imports no other project module (import-linter checks it), so
 every layer may read settings. `alerts` holds the `notify:` and alert models, `reports` the
-history and report settings.
+history and report settings, `execution` the default timeout and retries of a task.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from tasklane.settings.alerts import AlertSettings
+from tasklane.settings.execution import ExecutionSettings
 from tasklane.settings.reports import HistorySettings, ReportSettings
 
 CONFIG_FILE_ENV = "TASKLANE_CONFIG"
@@ -121,6 +122,10 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(
         default_factory=AlertSettings,
         description="Alert destinations (name -> notification block), default throttle and `notify:`.",
+    )
+    execution: ExecutionSettings = Field(
+        default_factory=ExecutionSettings,
+        description="Timeout and retries of a task that writes no `timeout_seconds` or `retry:`.",
     )
 
     @classmethod

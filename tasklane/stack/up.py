@@ -9,6 +9,7 @@ from rich.console import Console
 
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
+from deployments.platform import deploy_platform
 from deployments.pool import PoolSpec, ensure_work_pool
 from tasklane.settings import Settings
 from tasklane.stack import processes as stack_mod
@@ -40,6 +41,8 @@ async def _prepare(settings: Settings, api_url: str) -> list[str]:
         result = await apply(client, catalog, target)
         lines += [str(c) for c in result.pending]
         lines.append(f"catalog: {len(catalog.tasks)} tasks ({len(result.pending)} changed)")
+        platform = await deploy_platform(client, settings)
+        lines += [str(c) for c in platform.pending] + [str(platform)]
         return lines
 
 

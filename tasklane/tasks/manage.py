@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.actions import DeploymentScheduleCreate, DeploymentUpdate
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterTags,
@@ -31,14 +31,31 @@ from prefect.states import Cancelling
 
 from deployments.apply import Target, create_deployment
 from deployments.errors import DeploymentsError, UnknownTaskError
-from deployments.tags import NOTIFY_LABEL, NOTIFY_OFF, PROJECT_TAG_PREFIX, UPSTREAM_TAG_PREFIX
+from deployments.ownership import API_HOME, home_of, home_tag
+from deployments.tags import (
+    DEFINITION_LABEL,
+    ENABLED_IN_HOME_LABEL,
+    HOME_TAG_PREFIX,
+    NOTIFY_LABEL,
+    NOTIFY_OFF,
+    PROJECT_TAG_PREFIX,
+    UPSTREAM_TAG_PREFIX,
+)
 from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import find_task, tag_value
 
 ACTIVE_STATES = [StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]
 WAITING_STATES = [StateType.SCHEDULED, StateType.PENDING]
 WORKER_SILENT_AFTER = timedelta(seconds=90)
-RESERVED_TAG_PREFIXES = ("type:", "group:", "owner:", "priority:", UPSTREAM_TAG_PREFIX, PROJECT_TAG_PREFIX)
+RESERVED_TAG_PREFIXES = (
+    "type:",
+    "group:",
+    "owner:",
+    "priority:",
+    UPSTREAM_TAG_PREFIX,
+    PROJECT_TAG_PREFIX,
+    HOME_TAG_PREFIX,
+)
 
 
 async def tasks_by_name_or_group(
@@ -102,16 +119,23 @@ async def clone_task(client: PrefectClient, name: str, new_name: str, target: Ta
         )
         for s in source.schedules
     ]
+    # Labels carry the definition (under the new name, without its dependencies) and the notify spec
+    # as written; the server adds its own. A clone is made through the CLI or the API: the API owns it.
+    labels = {k: v for k, v in (source.labels or {}).items() if k in (NOTIFY_LABEL, ENABLED_IN_HOME_LABEL)}
+    definition = deployment_to_task(source, operational=False)
+    definition["name"] = new_name
+    definition.pop("depends_on", None)
+    labels[DEFINITION_LABEL] = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    tags = [t for t in source.tags if not t.startswith((UPSTREAM_TAG_PREFIX, HOME_TAG_PREFIX))]
     return await create_deployment(
         client,
-        # Labels carry the task's notify spec as written (apply.NOTIFY_LABEL); the server adds its own.
-        labels={k: v for k, v in (source.labels or {}).items() if k == NOTIFY_LABEL},
+        labels=labels,
         flow_id=source.flow_id,
         name=new_name,
         version=source.version,
         entrypoint=source.entrypoint,
         description=source.description,
-        tags=[t for t in source.tags if not t.startswith(UPSTREAM_TAG_PREFIX)],
+        tags=[*tags, home_tag(API_HOME)],
         parameters=source.parameters,
         parameter_openapi_schema=source.parameter_openapi_schema,
         enforce_parameter_schema=source.enforce_parameter_schema,
@@ -149,8 +173,32 @@ def schedule_to_spec(item: Any) -> dict[str, Any]:
     return spec
 
 
-def deployment_to_task(deployment: DeploymentResponse) -> dict[str, Any]:
-    """What the server holds for a task, as a catalog task mapping."""
+def deployment_to_task(deployment: DeploymentResponse, *, operational: bool = True) -> dict[str, Any]:
+    """What the server holds for a task, as a catalog task mapping.
+
+    The definition its home wrote (kept on the deployment by apply and the API), as it was written:
+    the schedule specs themselves, not their compiled form. `operational`: `enabled` says whether
+    the task runs now (an operator's pause included); otherwise it is the definition's own value.
+    A deployment made before definitions were kept is read back from its fields.
+    """
+    definition = (deployment.labels or {}).get(DEFINITION_LABEL)
+    if definition is not None:
+        try:
+            mapping: dict[str, Any] = json.loads(str(definition))
+        except ValueError:
+            mapping = {}
+        if mapping:
+            if operational:
+                mapping.pop("enabled", None)
+                if deployment.paused:
+                    mapping["enabled"] = False
+            return mapping
+    return _fields_to_task(deployment)
+
+
+def _fields_to_task(deployment: DeploymentResponse) -> dict[str, Any]:
+    """A catalog mapping rebuilt from a deployment's fields (deployments made before definitions
+    were kept on them; a bounded schedule reads back as its compiled rrule)."""
     tags = deployment.tags
     task: dict[str, Any] = {"name": deployment.name, "type": tag_value(tags, "type")}
     if deployment.description:
@@ -204,7 +252,10 @@ async def export_tasks(client: PrefectClient, target: Target, group: str | None 
     deployments = await client.read_deployments(
         deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=tags))
     )
-    return {"tasks": [deployment_to_task(d) for d in sorted(deployments, key=lambda d: d.name)]}
+    # The definitions as their homes wrote them (schedule specs, not their compiled form), so applying
+    # the export changes nothing; `enabled` as the server holds it (an operator's pause included).
+    ordered = sorted(deployments, key=lambda d: d.name)
+    return {"tasks": [deployment_to_task(d) for d in ordered]}
 
 
 async def _runs(client: PrefectClient, deployment_id: UUID, states: list[StateType]) -> list[FlowRun]:
@@ -343,3 +394,18 @@ async def downstream_of(client: PrefectClient, name: str, target: Target | None 
         deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=tags))
     )
     return sorted(d.name for d in found)
+
+
+async def detach_task(client: PrefectClient, name: str, target: Target | None = None) -> str | None:
+    """Take a task over from the catalog file that defines it: the API owns it from now on, and
+    `apply` reports the file's entry as a conflict until it is removed there.
+
+    Returns the home it had (None if it had none); a task the API already owns is left as it is.
+    """
+    deployment = await find_task(client, name, target)
+    before = home_of(deployment.tags)
+    if before == API_HOME:
+        return before
+    tags = [t for t in deployment.tags if not t.startswith(HOME_TAG_PREFIX)] + [home_tag(API_HOME)]
+    await client.update_deployment(deployment.id, DeploymentUpdate(tags=tags))
+    return before

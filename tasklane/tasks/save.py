@@ -23,7 +23,8 @@ from deployments.apply import (
 )
 from deployments.automations.sync import sync_automations
 from deployments.catalog import Catalog, TaskSpec, find_cycle
-from deployments.errors import CatalogError, Problem, UnknownTaskError
+from deployments.errors import CatalogError, OwnedElsewhereError, Problem, UnknownTaskError
+from deployments.ownership import API_HOME, FILE_HOME_PREFIX, describe_home, home_of
 from deployments.tags import UPSTREAM_TAG_PREFIX
 from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import find_task
@@ -77,6 +78,7 @@ async def save_task(
     *,
     existing: DeploymentResponse | None = None,
     keep_schedules: bool = False,
+    detach: bool = False,
 ) -> UUID:
     """Create or replace one task's deployment exactly as `apply` would, leaving every other task alone.
 
@@ -85,11 +87,19 @@ async def save_task(
         existing: its current deployment when it is an update (None: a new task, whose name must be free).
         keep_schedules: keep the deployment's current schedules (an update that does not change them,
             where the server's compiled form cannot be read back as a spec).
+        detach: take over a task a catalog file defines (it becomes the API's); without it, changing
+            such a task raises OwnedElsewhereError.
 
     Raises:
         CatalogError: the name is taken by another project, an upstream is unknown, a dependency cycle,
             or a schedule Prefect cannot express.
     """
+    if existing is not None:
+        held = home_of(existing.tags)
+        if held is not None and held.startswith(FILE_HOME_PREFIX) and not detach:
+            raise OwnedElsewhereError(
+                task.name, describe_home(held), f"take it over: `tasklane detach {task.name}` or ?detach=true"
+            )
     mine = await read_task_deployments(client, target)
     if existing is None:
         await check_names_free(client, Catalog(tasks=[task]), target, mine)
@@ -112,7 +122,7 @@ async def save_task(
     if problems:
         raise CatalogError(problems, where="the request", outcome="nothing was changed")
     try:
-        desired = desired_deployment(task, target)
+        desired = desired_deployment(task, target, home=API_HOME)
     except ValueError as exc:
         raise CatalogError(
             [Problem("request", task.name, "schedule", str(exc))],

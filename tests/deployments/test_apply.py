@@ -134,7 +134,9 @@ def test_a_bad_catalog_applies_nothing(tmp_path: Path, project: str) -> None:
     assert server_deployments(target) == {}
 
 
-def test_plan_reports_a_task_disabled_on_the_server(tmp_path: Path, project: str) -> None:
+def test_a_pause_on_the_server_is_the_operators_and_lasts(tmp_path: Path, project: str) -> None:
+    """Disabled through the CLI, the API or Prefect's UI: apply leaves it disabled; only a change of
+    the file's own `enabled` value changes it."""
     from prefect.client.orchestration import get_client
 
     target = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
@@ -148,6 +150,15 @@ def test_plan_reports_a_task_disabled_on_the_server(tmp_path: Path, project: str
             return await plan(client, load_catalog([path]), target)
 
     result = run(pause_then_plan())
-    assert {c.task: (c.action, c.detail) for c in result.pending} == {
-        f"{project}-echo": ("update", "enabled")
-    }
+    assert result.pending == []
+    apply_file(path, target)
+    assert server_deployments(target)[f"{project}-echo"].paused
+    # The file's own value changes: now the file decides.
+    line = "    command: echo hi\n"
+    catalog_file(tmp_path, project, CATALOG.replace(line, line + "    enabled: false\n"))
+    apply_file(path, target)
+    assert server_deployments(target)[f"{project}-echo"].paused
+    catalog_file(tmp_path, project, CATALOG.replace(line, line + "    enabled: true\n"))
+    changes = {c.task: c.detail for c in apply_file(path, target).pending}
+    assert "enabled" in changes[f"{project}-echo"]
+    assert not server_deployments(target)[f"{project}-echo"].paused

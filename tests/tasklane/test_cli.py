@@ -105,3 +105,60 @@ def test_clear_errors(catalog: Path, project: str, tmp_path: Path) -> None:
         env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"},
     )
     assert unreachable.returncode == 3 and "cannot reach the Prefect server" in unreachable.stderr
+
+
+def test_show_prints_the_effective_policy_and_its_sources(
+    tmp_path: Path, project: str, work_pool: str
+) -> None:
+    """Settings `execution` (here in the scheduler requirements' shape) for what a task leaves out."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "execution:\n  timeout: 1800\n  retry: {enabled: true, max_attempts: 2, delay: 30}\n"
+        "  concurrency: {max_concurrent: 5}\n"
+    )
+    path = tmp_path / "tasks.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            tasks:
+              - {{name: {project}-plain, type: shell, command: "true"}}
+              - name: {project}-own
+                type: shell
+                command: "true"
+                timeout_seconds: 30
+                retry: {{max_retries: 2, retry_delay: 5, backoff_factor: 3}}
+              - name: {project}-half
+                type: shell
+                command: "true"
+                retry: {{max_retries: 1, retry_delay: 2}}
+              - name: {project}-off
+                type: shell
+                command: "true"
+                timeout_seconds: 0
+                retry: {{max_retries: 0}}
+            """
+        )
+    )
+    # The session's own TASKLANE_EXECUTION__* (no default retries) would beat the file.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLANE_EXECUTION__")}
+    env.update({"TASKLANE_PROJECT": project, "TASKLANE_CONFIG": str(config), "COLUMNS": "200"})
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([TASKLANE, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    cli("apply", str(path))
+    shown = {name: cli("show", f"{project}-{name}").stdout for name in ("plain", "own", "half", "off")}
+    assert "timeout: 1800 s (settings execution.timeout_seconds)" in shown["plain"]
+    assert "retry: 2 x 30 s, backoff 1 (settings execution.retry)" in shown["plain"]
+    assert "timeout: 30 s (task)" in shown["own"] and "retry: 2 x 5 s, backoff 3 (task)" in shown["own"]
+    assert "timeout: 1800 s (settings execution.timeout_seconds)" in shown["half"]
+    assert "retry: 1 x 2 s (task)" in shown["half"]
+    assert "timeout: no limit (task)" in shown["off"] and "retry: none (task)" in shown["off"]
+
+    # Other settings: the tasks that follow them (plain, half) change, the others are left alone.
+    config.write_text("execution: {timeout_seconds: 600}\n")
+    again = cli("apply", str(path))
+    assert "0 created, 2 updated, 0 deleted, 2 unchanged" in again.stdout, again.stdout
+    assert "timeout: 600 s (settings execution.timeout_seconds)" in cli("show", f"{project}-plain").stdout

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from deployments.errors import DeploymentsError
-from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, PageNumber, PageSize
+from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, Detach, PageNumber, PageSize
 from tasklane.api.routers._common import Id, find_visible_task, task_summary
 from tasklane.api.schemas import BatchResult, Message, RunStarted, TaskBody, TaskPage, TaskSummary
 from tasklane.api.views import (
@@ -65,15 +65,17 @@ async def get_task(task_id: str = Id, ctx: Ctx = VIEWER) -> TaskSummary:
 
 
 @router.put("/tasks/{task_id}", response_model=TaskSummary)
-async def update(body: TaskBody, task_id: str = Id, ctx: Ctx = ADMIN) -> TaskSummary:
-    """Change a task: the fields given replace the current ones, the rest is kept."""
+async def update(body: TaskBody, task_id: str = Id, detach: Detach = False, ctx: Ctx = ADMIN) -> TaskSummary:
+    """Change a task: the fields given replace the current ones, the rest is kept. A task a catalog
+    file defines answers 409 naming the file, unless `detach=true` takes it over."""
     deployment = await find_visible_task(ctx, task_id)
     change = body.model_dump(mode="json", exclude_unset=True) | (body.model_extra or {})
     async with ctx.audit(
         "tasklane.task.updated", f"tasklane.task.{deployment.name}", change, deployment.id
     ) as record:
         mapping = mapping_from_body(body, task_mapping(deployment))
-        _, deployment = await update_task(ctx, deployment, mapping, schedule_given="schedule" in change)
+        given = "schedule" in change
+        _, deployment = await update_task(ctx, deployment, mapping, schedule_given=given, detach=detach)
         record["deployment_id"] = deployment.id
     return await task_summary(ctx, deployment)
 

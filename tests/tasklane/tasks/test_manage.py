@@ -235,8 +235,9 @@ def test_notify_as_written_survives_export_and_reapply(tmp_path: Path, project: 
     assert NOTIFY_LABEL not in deployments[usual].labels
     assert task_mapping(deployments[own])["notify"] == written[own]["notify"]  # what an API edit merges into
 
-    # The export is the same catalog: applied, nothing changes, alert automations included.
-    again = server.write(yaml.safe_dump({"tasks": list(exported.values())}, sort_keys=False), "export.yaml")
+    # The export is the same catalog: written over the file that owns the tasks and applied, nothing
+    # changes, alert automations included (another file would be a second home for the same names).
+    again = server.write(yaml.safe_dump({"tasks": list(exported.values())}, sort_keys=False))
     reloaded = load_catalog([again], alerts=server.settings).by_name()
     assert {n: t.to_mapping().get("notify", "-") for n, t in reloaded.items()} == {
         n: m.get("notify", "-") for n, m in written.items()
