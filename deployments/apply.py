@@ -8,6 +8,11 @@ deployment, while deployments made by anyone else are never touched.
 Each deployment also owns automations: its dependency trigger, its crash retry and its alerts
 (`notify:`), built and synced by `deployments.automations`; `plan` reports a task whose
 automations would change, and `apply` syncs them after pushing the deployment.
+
+A deleted task waits in the trash (`deployments.trash`): readers of the project's tasks leave it
+out, but `plan` sees it. A file that still defines a trashed task wins: `apply` restores it (same
+deployment, runs and history) and says so; a trashed task another home defined is a conflict
+naming the trash; pruning leaves trashed tasks to the trash's own retention.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from deployments.catalog import (
     upstream_first,
 )
 from deployments.errors import CatalogError, Problem
-from deployments.ownership import API_HOME, describe_home, home_of, home_tag
+from deployments.ownership import API_HOME, FILE_HOME_PREFIX, describe_home, home_of, home_tag
 from deployments.policy import POLICY_SOURCE_LABEL
 from deployments.tags import (
     DEFINITION_LABEL,
@@ -54,6 +59,12 @@ from deployments.tags import (
     PROJECT_TAG_PREFIX,
     UPSTREAM_TAG_PREFIX,
     VERSION_PREFIX,
+)
+from deployments.trash import (
+    is_trashed,
+    paused_before_trash,
+    set_owned_automations_enabled,
+    trashed_at,
 )
 from tasklane.settings.alerts import AlertSettings
 from tasklane.settings.execution import ExecutionSettings
@@ -223,8 +234,13 @@ def desired_deployment(
     )
 
 
-async def read_task_deployments(client: PrefectClient, target: Target) -> dict[str, DeploymentResponse]:
-    """Tasklane's deployments of this project on the server, by task name."""
+async def read_task_deployments(
+    client: PrefectClient, target: Target, *, include_trashed: bool = False
+) -> dict[str, DeploymentResponse]:
+    """Tasklane's deployments of this project on the server, by task name.
+
+    Tasks in the trash are left out unless `include_trashed` (plan, the trash itself).
+    """
     found: dict[str, DeploymentResponse] = {}
     offset = 0
     while True:
@@ -236,7 +252,8 @@ async def read_task_deployments(client: PrefectClient, target: Target) -> dict[s
             offset=offset,
         )
         for deployment in page:
-            found[deployment.name] = deployment
+            if include_trashed or not is_trashed(deployment.tags):
+                found[deployment.name] = deployment
         if len(page) < 200:
             return found
         offset += 200
@@ -263,6 +280,18 @@ async def check_names_free(
             if owner
             else "a deployment not made by Tasklane"
         )
+        if owner and is_trashed(deployment.tags):
+            name = deployment.name
+            problems.append(
+                Problem(
+                    "catalog",
+                    name,
+                    "name",
+                    f"already used on the server by a task in the trash of {held_by}; restore it "
+                    f"(`tasklane trash restore {name}`) or purge it (`tasklane trash purge {name}`) first",
+                )
+            )
+            continue
         problems.append(
             Problem(
                 "catalog",
@@ -277,7 +306,7 @@ async def check_names_free(
 
 async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune: bool = True) -> Plan:
     """What `apply` would change, without changing anything."""
-    result = Plan(existing=await read_task_deployments(client, target))
+    result = Plan(existing=await read_task_deployments(client, target, include_trashed=True))
     await check_names_free(client, catalog, target, result.existing)
     compile_problems = []
     for task in catalog.tasks:
@@ -303,14 +332,20 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
             )
             continue
         reasons = []
-        if current.version != desired.version:
+        restoring = is_trashed(current.tags)
+        if restoring:
+            # The file wins: it still defines the task, so it comes back (same deployment and runs).
+            mine = catalog.home_of(task.name) or ""
+            what = "the file" if mine.startswith(FILE_HOME_PREFIX) else "the catalog"
+            reasons.append(f"restored from the trash: {what} still defines it")
+        elif current.version != desired.version:
             reasons.append("definition changed")
         else:
             changed = drift(current, desired)
             if changed:
                 # Edited on the server (Prefect's UI, its API): apply puts the home's version back.
                 reasons.append("changed on the server: " + ", ".join(changed))
-        if bool(current.paused) != desired.paused:
+        if bool(current.paused) != desired.paused and not restoring:
             # Only when the home's own `enabled` changed: an operator's pause or resume lasts.
             reasons.append("disabled" if desired.paused else "enabled")
         result.owned[task.name] = await owned_automations(client, current.id)
@@ -326,6 +361,8 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
     if prune:
         for name in sorted(set(result.existing) - set(result.desired)):
             home = home_of(result.existing[name].tags)
+            if is_trashed(result.existing[name].tags):
+                continue  # deleted already: the trash keeps it until restored or purged
             if catalog.claims_home(home):
                 result.changes.append(Change("delete", name, f"no longer in {describe_home(home)}"))
     return result
@@ -369,6 +406,8 @@ def operational_state(task: TaskSpec, current: DeploymentResponse | None) -> boo
     applied = (current.labels or {}).get(ENABLED_IN_HOME_LABEL)
     if applied is not None and applied != ("true" if task.enabled else "false"):
         return task.enabled
+    if is_trashed(current.tags):
+        return not paused_before_trash(current.tags)  # the trash paused it; before, the operator's
     return not current.paused
 
 
@@ -382,7 +421,15 @@ def check_homes(catalog: Catalog, existing: dict[str, DeploymentResponse]) -> No
         if held is None or held == mine or catalog.claims_home(held):
             continue
         where = describe_home(mine) if mine else "catalog"
-        if held == API_HOME:
+        if current is not None and is_trashed(current.tags):
+            when = trashed_at(current.tags)
+            since = f" since {when:%Y-%m-%d %H:%M} UTC" if when else ""
+            why = (
+                f"is in the trash{since} (deleted from {describe_home(held)}); restore it "
+                f"(`tasklane trash restore {task.name}`) or purge it (`tasklane trash purge {task.name}`) "
+                "first"
+            )
+        elif held == API_HOME:
             why = (
                 "is owned by the API on the server (created there, or taken over with `tasklane detach`); "
                 "remove it from this file, or delete the API's task first"
@@ -480,6 +527,9 @@ async def apply(client: PrefectClient, catalog: Catalog, target: Target, *, prun
         current = result.existing.get(task.name)
         owned = result.owned.get(task.name) if current is not None and current.id == ids[task.name] else None
         changed = await sync_automations(client, task, ids[task.name], ids, result.alert_blocks, owned=owned)
+        if current is not None and current.id == ids[task.name] and is_trashed(current.tags):
+            # Restored: the automations the trash disabled (those sync kept as they were) run again.
+            await set_owned_automations_enabled(client, ids[task.name], True)
         if changed and task.name not in pending:
             change = Change("update", task.name, ", ".join(changed))
             result.changes = [change if c.task == task.name else c for c in result.changes]

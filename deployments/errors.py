@@ -3,6 +3,7 @@
     DeploymentsError
     ├── CatalogError          the catalog is invalid; carries one Problem per mistake
     ├── UnknownTaskError      a task name the server or catalog does not know
+    │   └── TrashedTaskError  ... because the task is in the trash (restorable)
     ├── OwnedElsewhereError   a change to a task whose definition another home owns
     └── ServerError           the Prefect server refused or could not be reached
 
@@ -104,6 +105,16 @@ class UnknownTaskError(DeploymentsError):
         self.name = name
         hint = f" (known: {', '.join(sorted(known)[:20])})" if known else ""
         super().__init__(f"no task named {name!r} on {where}{hint}")
+
+
+class TrashedTaskError(UnknownTaskError):
+    """A task name that is in the trash: deleted, kept for `trash.retention_days`, restorable."""
+
+    def __init__(self, name: str, where: str):
+        self.name = name
+        DeploymentsError.__init__(
+            self, f"no task named {name!r} on {where} (in the trash: tasklane trash restore {name})"
+        )
 
 
 class OwnedElsewhereError(DeploymentsError):

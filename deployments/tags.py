@@ -36,3 +36,11 @@ DEFINITION_LABEL = "tasklane.definition"
 # Whether the home's definition says enabled ("true"/"false") when it was last applied: apply
 # changes the deployment's paused state only when this changes, so an operator's pause lasts.
 ENABLED_IN_HOME_LABEL = "tasklane.enabled_in_home"
+
+# --- the trash (deployments.trash, tasklane.tasks.trash) ----------------------------------------
+
+# A deleted task's deployment is kept, marked with the time it went to the trash (UTC, ISO 8601):
+# `tasklane-trashed:2026-05-01T12:00:00+00:00`; every list and lookup of tasks leaves it out.
+TRASHED_TAG_PREFIX = "tasklane-trashed:"
+# Beside it when the deployment was paused before it went to the trash: a restore keeps it paused.
+TRASHED_PAUSED_TAG = "tasklane-trashed-paused"

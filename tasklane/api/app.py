@@ -13,7 +13,7 @@ from deployments.apply import Target
 from tasklane.api import compat
 from tasklane.api.auth import TokenStore
 from tasklane.api.core import AppState, TtlCache, install_error_handlers
-from tasklane.api.routers import audit, executions, schedules, stats, tasks, templates
+from tasklane.api.routers import audit, executions, schedules, stats, tasks, templates, trash
 from tasklane.api.settings import ApiSettings, load_api_settings
 from tasklane.settings import Settings, get_settings
 
@@ -59,11 +59,12 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         cache=TtlCache(api.cache_seconds, api.cache_stale_seconds),
         pool=settings.pool.name,
         template_dirs=list(settings.templates),
+        trash_retention_days=settings.trash.retention_days,
     )
     install_error_handlers(app)
     app.include_router(compat.router)
     app.include_router(compat.scheduler_router)
-    for resource in (tasks, executions, stats, templates, schedules, audit):
+    for resource in (tasks, trash, executions, stats, templates, schedules, audit):
         app.include_router(resource.router)
     return app
 

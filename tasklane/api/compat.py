@@ -57,6 +57,7 @@ from tasklane.api.schemas import (
 from tasklane.api.views import (
     create_task,
     delete_task,
+    deleted_message,
     duration,
     mapping_from_task_in,
     read_task,
@@ -201,9 +202,10 @@ async def update(
 
 @router.delete("/tasks/{id}", response_model=Message, tags=["compat: Go/Gin"])
 async def delete(id: Annotated[str, Path(max_length=200)], ctx: Ctx = ADMIN) -> Message:
+    """Delete a task (it goes to Tasklane's trash, restorable); the message names the tasks that
+    depend on it, if any."""
     deployment = await _find(ctx, id)
-    await delete_task(ctx, deployment)
-    return Message(message="Task deleted successfully")
+    return Message(message=deleted_message(await delete_task(ctx, deployment)))
 
 
 # --- reports --------------------------------------------------------------------------------------

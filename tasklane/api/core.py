@@ -28,7 +28,7 @@ from deployments.catalog import TaskSpec, parse_task
 from deployments.errors import CatalogError, DeploymentsError, Problem, UnknownTaskError, validation_message
 from tasklane.api.auth import Caller, Role, TokenStore
 from tasklane.api.settings import ApiSettings
-from tasklane.tasks.audit import emit_audit
+from tasklane.tasks.audit import AUDIT_PREFIX, TASK_RESOURCE_PREFIX, audited, token_actor
 from tasklane.tasks.lookup import tag_value
 
 log = logging.getLogger("tasklane.api")
@@ -157,6 +157,8 @@ class AppState:
     cache: TtlCache
     pool: str
     template_dirs: list[Path]
+    # Settings `trash.retention_days`: how long a deleted task waits in the trash (`GET /trash`).
+    trash_retention_days: float = 30.0
 
 
 @dataclass
@@ -205,33 +207,26 @@ class Ctx:
     async def audit(
         self, event: str, resource: str, change: dict[str, Any], deployment_id: UUID | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        """Emit `event` when the block ends: result "ok", or "failed: ..." (and re-raise)."""
-        record: dict[str, Any] = {"deployment_id": deployment_id}
+        """`tasklane.tasks.audit.audited` by this caller (`token:<name>`): emit `event` when the
+        block ends, result "ok" or "failed: ..." (and re-raise), with the task's definition before
+        -> after; the block may set `result`, `deployment_id` and `after` in the record."""
+        action = event.removeprefix(AUDIT_PREFIX)
+        is_task = resource.startswith(TASK_RESOURCE_PREFIX)
+        task = resource.removeprefix(TASK_RESOURCE_PREFIX) if is_task else None
         try:
-            yield record
-        except Exception as exc:
-            message = exc.message if isinstance(exc, ApiError) else str(exc).splitlines()[0][:300]
-            self._emit(event, resource, change, f"failed: {message}", record.get("deployment_id"))
-            raise
+            async with audited(
+                action,
+                task,
+                token_actor(self.caller.name, self.caller.role),
+                project=self.target.project,
+                client=self.client,
+                deployment_id=deployment_id,
+                resource=resource,
+                change=change,
+            ) as record:
+                yield record
         finally:
             self.invalidate()
-        self._emit(event, resource, change, record.get("result", "ok"), record.get("deployment_id"))
-
-    def _emit(self, event: str, resource: str, change: dict[str, Any], result: str, deployment_id) -> None:
-        try:
-            emit_audit(
-                event,
-                resource,
-                caller=self.caller.name,
-                role=self.caller.role,
-                change=change,
-                result=result,
-                project=self.target.project,
-                related_deployment=deployment_id,
-            )
-        except Exception:  # the audit must not turn a done change into an error
-            log.exception("could not emit audit event %s", event)
-        log.info("%s %s by %s (%s): %s", event, resource, self.caller.name, self.caller.role, result)
 
 
 async def _client(request: Request) -> AsyncIterator[PrefectClient]:

@@ -273,6 +273,56 @@ class BatchResult(BaseModel):
     changed: list[str]
 
 
+# --- the trash ------------------------------------------------------------------------------------
+
+
+class TaskDeleted(Message):
+    """A deleted task: it is in the trash (restorable for `trash.retention_days`)."""
+
+    downstream: list[str] = Field(
+        default_factory=list,
+        description="Tasks that depend on it: its completions no longer trigger them until it is restored.",
+    )
+
+
+class GroupDeleted(BatchResult):
+    """A deleted group: its tasks (`changed`) are in the trash."""
+
+    downstream: list[str] = Field(
+        default_factory=list, description="Tasks outside the group that depend on one of its tasks."
+    )
+
+
+class TrashEntry(BaseModel):
+    """A task in the trash."""
+
+    id: str = Field(description="The task's id (its name).")
+    deployment_id: str
+    group: str | None = None
+    home: str | None = Field(None, description="Who defines it: `file:PATH`, `api`, ...")
+    deleted_at: datetime | None = None
+    purge_after: datetime | None = Field(None, description="When the maintenance flow purges it.")
+    was_enabled: bool = Field(description="Whether it was enabled when deleted; a restore gives that back.")
+    downstream: list[str] = Field(default_factory=list, description="Tasks that depend on it.")
+
+
+class TrashList(BaseModel):
+    total: int
+    retention_days: float
+    tasks: list[TrashEntry]
+
+
+class TaskRestored(BaseModel):
+    """A task back from the trash: the same task (id, schedules, dependencies, alerts, runs)."""
+
+    message: str
+    task: TaskSummary
+    missing_upstream: list[str] = Field(
+        default_factory=list,
+        description="Tasks it depends on that are gone or still in the trash: they do not trigger it.",
+    )
+
+
 class PreviewRun(BaseModel):
     local: datetime
     utc: datetime
@@ -284,15 +334,34 @@ class Preview(BaseModel):
     runs: list[PreviewRun]
 
 
+class DiffEntry(BaseModel):
+    """One field of a task's definition that changed: its value before and after (null: absent)."""
+
+    before: Any = None
+    after: Any = None
+
+
 class AuditEvent(BaseModel):
+    """One change, from the API, the CLI or the chat bot."""
+
     id: str
     occurred: datetime
-    event: str
-    resource: str
-    caller: str | None = None
-    role: str | None = None
-    change: Any = None
-    result: str | None = None
+    event: str = Field(
+        description="`tasklane.task.updated`, `tasklane.task.run`, `tasklane.token.created`, ..."
+    )
+    resource: str = Field(description="`tasklane.task.<name>`, `tasklane.group.<group>`, ...")
+    actor: str | None = Field(
+        None, description="`token:<name>` (API), `os:<user>` (CLI), `chat:<username>` (bot)."
+    )
+    action: str | None = Field(None, description="The event without `tasklane.`: `task.updated`, ...")
+    task: str | None = None
+    caller: str | None = Field(None, description="The actor's name (an API token's name).")
+    role: str | None = Field(None, description="The API token's role; null for the CLI and the bot.")
+    change: Any = Field(None, description="What was asked: the request's body, the command's options.")
+    diff: dict[str, DiffEntry] = Field(
+        default_factory=dict, description="The task's definition before -> after, by changed field."
+    )
+    result: str | None = Field(None, description="`ok`, `ok; ...` or `failed: <why>`.")
 
 
 class AuditList(BaseModel):

@@ -10,18 +10,21 @@ from prefect.client.schemas.responses import DeploymentResponse
 
 from deployments.apply import read_task_deployments
 from deployments.catalog import TASK_NAME, TaskSpec
+from deployments.trash import is_trashed, name_in_trash
 from tasklane.api.core import ApiError, Ctx
 from tasklane.api.schemas import Execution, RetryPolicyBody, Task, TaskBody, TaskIn, TaskSummary
 from tasklane.history.statuses import SCHEDULER_STATUS, status_of_state
 from tasklane.tasks.lookup import TaskRow, describe_schedules, tag_value, task_rows
-from tasklane.tasks.manage import RESERVED_TAG_PREFIXES, delete_tasks
+from tasklane.tasks.manage import RESERVED_TAG_PREFIXES
 from tasklane.tasks.save import TITLE_TAG_PREFIX, find_task_by_id, save_task, slug, task_mapping, title_of
+from tasklane.tasks.trash import Trashed, trash_tasks
 
 # --- reading --------------------------------------------------------------------------------------
 
 
 async def visible_deployments(ctx: Ctx) -> list[DeploymentResponse]:
-    """The project's task deployments the caller may see, by name (one query, briefly cached)."""
+    """The project's task deployments the caller may see, by name (one query, briefly cached);
+    tasks in the trash are not among them."""
 
     async def load() -> list[DeploymentResponse]:
         found = await read_task_deployments(ctx.client, ctx.target)
@@ -275,8 +278,10 @@ async def create_task(
             return await create_task(ctx, mapping, own)
     task = ctx.parse(mapping)
     ctx.check_may_write(task)
-    existing = set(await read_task_deployments(ctx.client, ctx.target))
-    if task.name in existing:
+    existing = (await read_task_deployments(ctx.client, ctx.target, include_trashed=True)).get(task.name)
+    if existing is not None and is_trashed(existing.tags):
+        raise ApiError(409, name_in_trash(task.name))
+    if existing is not None:
         raise ApiError(409, f"a task named {task.name!r} already exists; PUT changes it")
     deployment_id = await save_task(ctx.client, task, ctx.target)
     record["deployment_id"] = deployment_id
@@ -309,12 +314,30 @@ async def update_task(
     return task, await ctx.client.read_deployment(deployment_id)
 
 
-async def delete_task(ctx: Ctx, deployment: DeploymentResponse) -> None:
-    """Delete a task (its deployment and automations), on the audit trail."""
+async def delete_task(ctx: Ctx, deployment: DeploymentResponse) -> Trashed:
+    """Delete a task: it goes to the trash (restorable for `trash.retention_days`, its deployment,
+    runs and history kept), on the audit trail. Returns it with the tasks that depend on it."""
     async with ctx.audit(
         "tasklane.task.deleted",
         f"tasklane.task.{deployment.name}",
-        {"delete": deployment.name},
+        {"delete": deployment.name, "trash": True},
         deployment.id,
-    ):
-        await delete_tasks(ctx.client, [deployment])
+    ) as record:
+        trashed = await trash_tasks(ctx.client, [deployment], ctx.target)
+        record["result"] = trashed_result(trashed)
+    return trashed
+
+
+def trashed_result(trashed: Trashed) -> str:
+    """The audit result of a delete: the tasks moved to the trash and those depending on them."""
+    text = f"ok; in the trash: {', '.join(trashed.names) or '-'}"
+    if trashed.affected:
+        text += f"; depended on by {', '.join(trashed.affected)}"
+    return text[:500]
+
+
+def deleted_message(trashed: Trashed, base: str = "Task deleted successfully") -> str:
+    """The old systems' delete answer, naming the tasks that depend on the deleted one (if any)."""
+    if not trashed.affected:
+        return base
+    return f"{base} (moved to the trash; tasks depending on it: {', '.join(trashed.affected)})"

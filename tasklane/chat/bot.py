@@ -3,7 +3,8 @@
 `integrations.mattermost.CommandListener` does the chat side (websocket, reconnects, catch-up,
 who may ask, `help`); this module maps its commands onto `tasklane.tasks.lookup`:
 
-- `run NAME`    → `run_task`: a flow run of the task's deployment is created now;
+- `run NAME`    → `run_task`: a flow run of the task's deployment is created now, on the audit
+  trail as `chat:<username>` (`tasklane.tasks.audit`);
 - `status NAME` → `show_task`: the task's schedule, next run and latest runs;
 - `list [TEXT]` → `list_tasks`: the tasks (whose name or group contains TEXT);
 - `report`      → the latest runs of every task, counted by state.
@@ -28,6 +29,7 @@ from deployments.apply import Target
 from deployments.errors import DeploymentsError
 from integrations.mattermost import ChatCommand, CommandListener
 from tasklane.settings import get_settings
+from tasklane.tasks.audit import audited, chat_actor
 from tasklane.tasks.lookup import list_tasks, recent_runs, run_task, show_task
 
 CHANNEL_ID = re.compile(r"^[a-z0-9]{26}$")
@@ -95,7 +97,14 @@ def build_command_handler(
         async with client() as prefect:
             if command.name == "run":
                 assert command.argument  # parse_command requires a task name
-                flow_run = await run_task(prefect, command.argument, target=scope)
+                actor = chat_actor(command.username)
+                change = {"run": True, "channel": command.channel_id, "post": command.post_id}
+                audit = audited(
+                    "task.run", command.argument, actor, project=scope.project, client=prefect, change=change
+                )
+                async with audit as record:  # one audit event by chat:<username>, success or failure
+                    flow_run = await run_task(prefect, command.argument, target=scope)
+                    record.update(deployment_id=flow_run.deployment_id, result=f"ok; run {flow_run.id}")
                 link = f"{ui_base(prefect.api_url)}/runs/flow-run/{flow_run.id}"
                 return (
                     f"Started **{command.argument}** for @{command.username}: run "

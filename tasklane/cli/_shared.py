@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -84,6 +84,64 @@ def prefect_client():
 
 def when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S %Z") if value else "-"
+
+
+def cli_audited(client, action: str, task: str | None = None, *, deployment=None, **options: Any):
+    """`tasklane.tasks.audit.audited` by the user running the CLI (`os:<user>`): the change the
+    `async with` block makes is one audit event, labelled with the deployment's project (else the
+    settings'). `deployment`: the task changed (its name, id, and definition before -> after);
+    `options`: `audited`'s (change, before, resource, diff)."""
+    from tasklane.settings import get_settings
+    from tasklane.tasks.audit import audited, os_actor, project_of
+
+    project = get_settings().project
+    if deployment is not None:
+        project = project_of(deployment, project)
+        task = task or deployment.name
+        options.setdefault("deployment_id", deployment.id)
+    return audited(action, task, os_actor(), project=project, client=client, **options)
+
+
+async def apply_audited(client, catalog: Catalog, target: Target, *, prune: bool = True):
+    """`deployments.apply.apply` by the user running the CLI: one audit event per task it
+    created, updated or deleted (`tasklane.tasks.audit.audit_apply`); the plan it carried out."""
+    from tasklane.tasks.audit import audit_apply, os_actor
+
+    return await audit_apply(client, catalog, target, os_actor(), prune=prune)
+
+
+def audited_call(
+    action: str,
+    operate: Callable[[], T],
+    *,
+    resource: str,
+    change: Any = None,
+    result_of: Callable[[T], str] | None = None,
+) -> T:
+    """`operate()`, a change that needs no Prefect client (an API token's), as one audit event by
+    the user running the CLI; `result_of` words the outcome from what `operate` returned."""
+
+    async def go() -> T:
+        async with cli_audited(None, action, resource=resource, change=change) as record:
+            value = operate()
+            if result_of is not None:
+                record["result"] = result_of(value)
+        return value
+
+    return asyncio.run(go())
+
+
+async def audit_each(client, action: str, deployments, operate, *, change: Any = None) -> list[str]:
+    """`await operate([deployment])` for each deployment, each as one audit event (`cli_audited`);
+    the names it changed (one that needed no change is audited as "ok; unchanged")."""
+    done: list[str] = []
+    for deployment in deployments:
+        async with cli_audited(client, action, deployment=deployment, change=change) as record:
+            names = await operate([deployment])
+            if not names:
+                record["result"] = "ok; unchanged"
+        done += names
+    return done
 
 
 

@@ -14,6 +14,7 @@ from deployments.catalog import load_catalog
 from deployments.errors import DeploymentsError, problems_from_validation
 from tasklane.cli._shared import (
     PathsArg,
+    apply_audited,
     console,
     err,
     load_catalog_or_exit,
@@ -45,14 +46,14 @@ def apply_command(
     catalog = load_catalog_or_exit(paths, settings)
 
     async def go():
-        from deployments.apply import apply, plan
+        from deployments.apply import plan
         from deployments.pool import ensure_work_pool
 
         async with prefect_client() as client:
             if dry_run:
                 return [], await plan(client, catalog, target_of(settings), prune=prune)
             pool_changes = await ensure_work_pool(client, pool_of(settings))
-            return pool_changes, await apply(client, catalog, target_of(settings), prune=prune)
+            return pool_changes, await apply_audited(client, catalog, target_of(settings), prune=prune)
 
     pool_changes, result = run_reporting_errors(go())
     for line in pool_changes:
@@ -140,6 +141,9 @@ def new(
         if name in existing:
             err.print(f"[red]error:[/red] a task named {name!r} is already in the catalog")
             raise typer.Exit(2)
+        from tasklane.cli.trash import refuse_trashed_name
+
+        refuse_trashed_name(name)
         append_task(into, template, name, values)
     except DeploymentsError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 from rich.table import Table
 
-from tasklane.cli._shared import GroupOpt, console, prefect_client, run_reporting_errors, since_or_exit, when
+from tasklane.cli._shared import (
+    GroupOpt,
+    cli_audited,
+    console,
+    prefect_client,
+    run_reporting_errors,
+    since_or_exit,
+    when,
+)
 
 app = typer.Typer()
 
@@ -21,10 +30,29 @@ def cancel(run_or_task: Annotated[str, typer.Argument(help="A flow run id, or a 
         from tasklane.tasks.manage import cancel as cancel_runs
 
         async with prefect_client() as client:
-            return await cancel_runs(client, run_or_task)
+            # A run id names its task only through the run's deployment: until then, the run.
+            is_run = _is_uuid(run_or_task)
+            task, resource = (None, f"tasklane.run.{run_or_task}") if is_run else (run_or_task, None)
+            change = {"cancel": run_or_task}
+            audit = cli_audited(client, "task.cancelled", task, resource=resource, change=change)
+            async with audit as record:
+                runs = await cancel_runs(client, run_or_task)
+                record["result"] = f"ok; {len(runs)} run(s): {', '.join(r.name for r in runs) or '-'}"[:500]
+                if is_run and runs and runs[0].deployment_id is not None:
+                    deployment = await client.read_deployment(runs[0].deployment_id)
+                    record.update(task=deployment.name, deployment_id=deployment.id)
+            return runs
 
     runs = run_reporting_errors(go())
     console.print(f"cancelling {len(runs)} run(s): {', '.join(r.name for r in runs) or '-'}")
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 @app.command()

@@ -15,6 +15,8 @@ from deployments.policy import POLICY_SOURCE_LABEL, describe_run_policy
 from tasklane.cli._shared import (
     GroupOpt,
     NameArg,
+    audit_each,
+    cli_audited,
     console,
     err,
     prefect_client,
@@ -99,11 +101,15 @@ def _set_enabled(name: str | None, group: str | None, enabled: bool) -> None:
     settings = get_settings()
 
     async def go():
+        from functools import partial
+
         from tasklane.tasks.manage import set_enabled, tasks_by_name_or_group
 
         async with prefect_client() as client:
             found = await tasks_by_name_or_group(client, target_of(settings), name, group)
-            return found, await set_enabled(client, found, enabled)
+            action = "task.enabled" if enabled else "task.disabled"
+            switch = partial(set_enabled, client, enabled=enabled)
+            return found, await audit_each(client, action, found, switch, change={"enabled": enabled})
 
     found, changed = run_reporting_errors(go())
     word = "enabled" if enabled else "disabled"
@@ -128,27 +134,48 @@ def delete(
     group: GroupOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
-    """Delete a task's (or a group's) deployment; its run history stays on the server."""
+    """Delete a task (or a group): it goes to the trash for `trash.retention_days`, where
+    `tasklane trash restore NAME` brings it back as the same task (schedules, runs, history)."""
     settings = get_settings()
+    target = target_of(settings)
 
     async def find():
         from tasklane.tasks.manage import tasks_by_name_or_group
+        from tasklane.tasks.trash import dependents
 
         async with prefect_client() as client:
-            return await tasks_by_name_or_group(client, target_of(settings), name, group)
+            found = await tasks_by_name_or_group(client, target, name, group)
+            return found, await dependents(client, found, target)
 
-    found = run_reporting_errors(find())
+    found, downstream = run_reporting_errors(find())
     names = ", ".join(d.name for d in found)
+    for upstream, others in downstream.items():
+        them = "it" if len(others) == 1 else "them"
+        console.print(
+            f"warning: {', '.join(others)} depend{'s' if len(others) == 1 else ''} on {upstream}: "
+            f"{upstream}'s runs will not trigger {them} while it is in the trash",
+            highlight=False,
+        )
     if not yes and not typer.confirm(f"delete {len(found)} task(s): {names}?"):
         raise typer.Exit(1)
 
     async def go():
-        from tasklane.tasks.manage import delete_tasks
+        from tasklane.tasks.trash import trash_tasks
 
         async with prefect_client() as client:
-            return await delete_tasks(client, found)
 
-    console.print(f"deleted: {', '.join(run_reporting_errors(go()))}")
+            async def trash(one):
+                return (await trash_tasks(client, one, target)).names
+
+            return await audit_each(client, "task.deleted", found, trash)
+
+    deleted = run_reporting_errors(go())
+    days = f"{settings.trash.retention_days:g}"
+    console.print(
+        f"deleted: {', '.join(deleted)} (in the trash for {days} days: `tasklane trash restore NAME` "
+        "brings one back)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -159,7 +186,9 @@ def clone(name: str, new_name: str) -> None:
         from tasklane.tasks.manage import clone_task
 
         async with prefect_client() as client:
-            return await clone_task(client, name, new_name)
+            async with cli_audited(client, "task.cloned", new_name, change={"from": name}) as record:
+                record["deployment_id"] = await clone_task(client, name, new_name)
+            return record["deployment_id"]
 
     console.print(f"cloned {name} as {new_name} ({run_reporting_errors(go())})")
 
@@ -171,11 +200,13 @@ def detach(name: str) -> None:
     settings = get_settings()
 
     async def go():
-        from deployments.ownership import describe_home
+        from deployments.ownership import API_HOME, describe_home
         from tasklane.tasks.manage import detach_task
 
         async with prefect_client() as client:
-            before = await detach_task(client, name, target_of(settings))
+            async with cli_audited(client, "task.detached", name) as record:
+                before = await detach_task(client, name, target_of(settings))
+                record["change"] = {"home": {"before": before, "after": API_HOME}}
             return describe_home(before)
 
     console.print(f"detached {name} from {run_reporting_errors(go())}: the API owns it now")
@@ -232,7 +263,10 @@ def run(
         from tasklane.tasks.lookup import run_task
 
         async with prefect_client() as client:
-            flow_run = await run_task(client, name, overrides)
+            change = {"run": True, "overrides": overrides} if overrides else {"run": True}
+            async with cli_audited(client, "task.run", name, change=change) as record:
+                flow_run = await run_task(client, name, overrides)
+                record.update(deployment_id=flow_run.deployment_id, result=f"ok; run {flow_run.id}")
             console.print(f"created run {flow_run.name} ({flow_run.id})", highlight=False)
             if not wait:
                 return flow_run

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tasklane.cli._shared import console, err
+from tasklane.cli._shared import audited_call, console, err
 from tasklane.settings import get_settings
 
 app = typer.Typer()
@@ -27,7 +27,12 @@ def token_create(
     from tasklane.api import create_token
 
     try:
-        token = create_token(name, role, group or None, get_settings())
+        token = audited_call(
+            "token.created",
+            lambda: create_token(name, role, group or None, get_settings()),
+            resource=f"tasklane.token.{name}",
+            change={"role": role, "groups": group or []},
+        )
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -49,4 +54,11 @@ def token_revoke(name: str) -> None:
     """Delete a token."""
     from tasklane.api import revoke_token
 
-    console.print("revoked" if revoke_token(name, get_settings()) else f"no token named {name!r}")
+    revoked = audited_call(
+        "token.revoked",
+        lambda: revoke_token(name, get_settings()),
+        resource=f"tasklane.token.{name}",
+        change={"revoke": name},
+        result_of=lambda done: "ok" if done else "ok; no such token",
+    )
+    console.print("revoked" if revoked else f"no token named {name!r}")

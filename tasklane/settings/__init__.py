@@ -6,7 +6,8 @@ Secrets never live here: they live in Prefect blocks.
 
 The bottom layer: this package imports no other project module (import-linter checks it), so
 every layer may read settings. `alerts` holds the `notify:` and alert models, `reports` the
-history and report settings, `execution` the default timeout and retries of a task.
+history and report settings, `execution` the default timeout and retries of a task, `trash`
+how long a deleted task is kept.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic_settings import (
 from tasklane.settings.alerts import AlertSettings
 from tasklane.settings.execution import ExecutionSettings
 from tasklane.settings.reports import HistorySettings, ReportSettings
+from tasklane.settings.trash import TrashSettings
 
 CONFIG_FILE_ENV = "TASKLANE_CONFIG"
 
@@ -126,6 +128,10 @@ class Settings(BaseSettings):
     execution: ExecutionSettings = Field(
         default_factory=ExecutionSettings,
         description="Timeout and retries of a task that writes no `timeout_seconds` or `retry:`.",
+    )
+    trash: TrashSettings = Field(
+        default_factory=TrashSettings,
+        description="Deleted tasks wait in the trash `retention_days` (restorable), then are purged.",
     )
 
     @classmethod

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from deployments.apply import Target, apply
+from deployments.apply import Target
 from deployments.catalog import load_catalog
 from deployments.platform import deploy_platform
 from deployments.pool import PoolSpec, ensure_work_pool
 from tasklane.settings import Settings
 from tasklane.stack import processes as stack_mod
 from tasklane.stack.postgres import Cluster, database_url
+from tasklane.tasks.audit import audit_apply, os_actor
 
 PREFECT_TOML = Path("prefect.toml")
 
@@ -38,7 +39,7 @@ async def _prepare(settings: Settings, api_url: str) -> list[str]:
         lines = await ensure_work_pool(client, pool)
         catalog = load_catalog(list(settings.catalog), required=False)
         target = Target(settings.pool.name, settings.timezone, settings.project)
-        result = await apply(client, catalog, target)
+        result = await audit_apply(client, catalog, target, os_actor())  # on the audit trail
         lines += [str(c) for c in result.pending]
         lines.append(f"catalog: {len(catalog.tasks)} tasks ({len(result.pending)} changed)")
         platform = await deploy_platform(client, settings)

@@ -28,9 +28,10 @@ from prefect.client.schemas.sorting import FlowRunSort
 from pydantic import ValidationError
 
 from deployments.apply import Target, read_task_deployments
-from deployments.errors import CatalogError, UnknownTaskError, problems_from_validation
+from deployments.errors import CatalogError, TrashedTaskError, UnknownTaskError, problems_from_validation
 from deployments.schedules import _server_dates
 from deployments.task_types import registered_task_types
+from deployments.trash import is_trashed
 from tasklane.history.runs import RunQuery, first_runs
 from tasklane.settings.reports import TASKLANE_TAG
 
@@ -78,23 +79,30 @@ def describe_schedules(deployment: DeploymentResponse) -> str:
 
 
 async def find_task(client: PrefectClient, name: str, target: Target | None = None) -> DeploymentResponse:
-    """The deployment of task `name` (any Tasklane project unless `target` narrows it)."""
+    """The deployment of task `name` (any Tasklane project unless `target` narrows it).
+
+    A task in the trash is not found: TrashedTaskError (an UnknownTaskError) says how to restore it.
+    """
     tags = [TASKLANE_TAG] + ([target.project_tag] if target else [])
     found = await client.read_deployments(
         deployment_filter=DeploymentFilter(
             name=DeploymentFilterName(any_=[name]), tags=DeploymentFilterTags(all_=tags)
         ),
-        limit=2,
+        limit=5,
     )
-    if not found:
-        known = [
-            d.name
-            for d in await client.read_deployments(
-                deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=tags)), limit=200
-            )
-        ]
-        raise UnknownTaskError(name, str(client.api_url), known)
-    return found[0]
+    live = [d for d in found if not is_trashed(d.tags)]
+    if live:
+        return live[0]
+    if found:
+        raise TrashedTaskError(name, str(client.api_url))
+    known = [
+        d.name
+        for d in await client.read_deployments(
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=tags)), limit=200
+        )
+        if not is_trashed(d.tags)
+    ]
+    raise UnknownTaskError(name, str(client.api_url), known)
 
 
 async def recent_runs(client: PrefectClient, deployment_id: UUID, limit: int = 5) -> list[FlowRun]:
@@ -160,6 +168,7 @@ def _row(deployment: DeploymentResponse, last: FlowRun | None, upcoming: FlowRun
 
 
 async def list_tasks(client: PrefectClient, target: Target) -> list[TaskRow]:
+    """The project's tasks as rows, by name (those in the trash left out)."""
     deployments = await read_task_deployments(client, target)
     return await task_rows(client, [deployments[name] for name in sorted(deployments)])
 

@@ -1,7 +1,8 @@
 """Managing the tasks a server holds: enable, disable, delete, clone, export, cancel, explain.
 
 These are the operations of `tasklane enable|disable|delete|clone|export|cancel|explain`,
-and the REST API calls the same functions.
+and the REST API calls the same functions. `tasklane delete` moves tasks to the trash
+(`tasklane.tasks.trash`); `delete_tasks` here is the final delete the trash's purge does.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.states import Cancelling
 
 from deployments.apply import Target, create_deployment
-from deployments.errors import DeploymentsError, UnknownTaskError
+from deployments.automations.sync import delete_owned_automations
+from deployments.errors import DeploymentsError, TrashedTaskError, UnknownTaskError
 from deployments.ownership import API_HOME, home_of, home_tag
 from deployments.tags import (
     DEFINITION_LABEL,
@@ -39,8 +41,11 @@ from deployments.tags import (
     NOTIFY_LABEL,
     NOTIFY_OFF,
     PROJECT_TAG_PREFIX,
+    TRASHED_PAUSED_TAG,
+    TRASHED_TAG_PREFIX,
     UPSTREAM_TAG_PREFIX,
 )
+from deployments.trash import is_trashed, name_in_trash
 from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import find_task, tag_value
 
@@ -55,13 +60,16 @@ RESERVED_TAG_PREFIXES = (
     UPSTREAM_TAG_PREFIX,
     PROJECT_TAG_PREFIX,
     HOME_TAG_PREFIX,
+    TRASHED_TAG_PREFIX,
+    TRASHED_PAUSED_TAG,
 )
 
 
 async def tasks_by_name_or_group(
     client: PrefectClient, target: Target, name: str | None = None, group: str | None = None
 ) -> list[DeploymentResponse]:
-    """The deployments of one task, or of every task in a group (exactly one of the two)."""
+    """The deployments of one task, or of every task in a group (exactly one of the two); tasks in
+    the trash are not among them."""
     if (name is None) == (group is None):
         raise DeploymentsError("name a task or a --group, not both and not neither")
     if name is not None:
@@ -71,6 +79,7 @@ async def tasks_by_name_or_group(
             tags=DeploymentFilterTags(all_=[TASKLANE_TAG, target.project_tag, f"group:{group}"])
         )
     )
+    found = [d for d in found if not is_trashed(d.tags)]
     if not found:
         raise DeploymentsError(f"no tasks in group {group!r} of project {target.project!r}")
     return found
@@ -93,9 +102,11 @@ async def set_enabled(
 
 
 async def delete_tasks(client: PrefectClient, deployments: list[DeploymentResponse]) -> list[str]:
-    """Delete deployments and the automations they own (their dependency triggers)."""
+    """Delete deployments for good, with the automations they own (dependency triggers, crash
+    retries, alerts); their runs stay on the server. The trash's purge: deleting a task moves it
+    to the trash (`tasklane.tasks.trash.trash_tasks`)."""
     for deployment in deployments:
-        await client.delete_resource_owned_automations(f"prefect.deployment.{deployment.id}")
+        await delete_owned_automations(client, deployment.id)
         await client.delete_deployment(deployment.id)
     return [d.name for d in deployments]
 
@@ -109,6 +120,8 @@ async def clone_task(client: PrefectClient, name: str, new_name: str, target: Ta
     source = await find_task(client, name, target)
     try:
         await find_task(client, new_name)
+    except TrashedTaskError:
+        raise DeploymentsError(name_in_trash(new_name)) from None
     except UnknownTaskError:
         pass
     else:
@@ -254,7 +267,7 @@ async def export_tasks(client: PrefectClient, target: Target, group: str | None 
     )
     # The definitions as their homes wrote them (schedule specs, not their compiled form), so applying
     # the export changes nothing; `enabled` as the server holds it (an operator's pause included).
-    ordered = sorted(deployments, key=lambda d: d.name)
+    ordered = sorted((d for d in deployments if not is_trashed(d.tags)), key=lambda d: d.name)
     return {"tasks": [deployment_to_task(d) for d in ordered]}
 
 
@@ -389,11 +402,12 @@ async def explain(client: PrefectClient, run_or_task: str, target: Target | None
 
 
 async def downstream_of(client: PrefectClient, name: str, target: Target | None = None) -> list[str]:
+    """The tasks that run after `name` (their `upstream:` tag names it), those in the trash aside."""
     tags = [TASKLANE_TAG, f"{UPSTREAM_TAG_PREFIX}{name}"] + ([target.project_tag] if target else [])
     found = await client.read_deployments(
         deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=tags))
     )
-    return sorted(d.name for d in found)
+    return sorted(d.name for d in found if not is_trashed(d.tags))
 
 
 async def detach_task(client: PrefectClient, name: str, target: Target | None = None) -> str | None:

@@ -23,9 +23,10 @@ from deployments.apply import (
 )
 from deployments.automations.sync import sync_automations
 from deployments.catalog import Catalog, TaskSpec, find_cycle
-from deployments.errors import CatalogError, OwnedElsewhereError, Problem, UnknownTaskError
+from deployments.errors import CatalogError, OwnedElsewhereError, Problem, TrashedTaskError, UnknownTaskError
 from deployments.ownership import API_HOME, FILE_HOME_PREFIX, describe_home, home_of
 from deployments.tags import UPSTREAM_TAG_PREFIX
+from deployments.trash import is_trashed
 from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import find_task
 from tasklane.tasks.manage import deployment_to_task
@@ -68,6 +69,8 @@ async def find_task_by_id(client: PrefectClient, ident: str, target: Target) -> 
         raise UnknownTaskError(ident, f"project {target.project!r}") from None
     if TASKLANE_TAG not in deployment.tags or target.project_tag not in deployment.tags:
         raise UnknownTaskError(ident, f"project {target.project!r}")
+    if is_trashed(deployment.tags):
+        raise TrashedTaskError(deployment.name, f"project {target.project!r}")
     return deployment
 
 
@@ -100,13 +103,18 @@ async def save_task(
             raise OwnedElsewhereError(
                 task.name, describe_home(held), f"take it over: `tasklane detach {task.name}` or ?detach=true"
             )
-    mine = await read_task_deployments(client, target)
+    every = await read_task_deployments(client, target, include_trashed=True)
+    mine = {name: d for name, d in every.items() if not is_trashed(d.tags)}
     if existing is None:
+        # A name a trashed task holds is refused naming the trash (restore or purge it first).
         await check_names_free(client, Catalog(tasks=[task]), target, mine)
     problems = []
     for upstream in task.depends_on:
         if upstream == task.name:
             problems.append(Problem("request", task.name, "depends_on", "a task cannot depend on itself"))
+        elif upstream in every and upstream not in mine:
+            why = f"task {upstream!r} is in the trash (tasklane trash restore {upstream})"
+            problems.append(Problem("request", task.name, "depends_on", why))
         elif upstream not in mine:
             problems.append(Problem("request", task.name, "depends_on", f"unknown task {upstream!r}"))
     graph = {

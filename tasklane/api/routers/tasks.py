@@ -9,7 +9,15 @@ from fastapi import APIRouter, Path, Query
 from deployments.errors import DeploymentsError
 from tasklane.api.core import ADMIN, ERRORS, OPERATOR, VIEWER, ApiError, Ctx, Detach, PageNumber, PageSize
 from tasklane.api.routers._common import Id, find_visible_task, task_summary
-from tasklane.api.schemas import BatchResult, Message, RunStarted, TaskBody, TaskPage, TaskSummary
+from tasklane.api.schemas import (
+    BatchResult,
+    GroupDeleted,
+    RunStarted,
+    TaskBody,
+    TaskDeleted,
+    TaskPage,
+    TaskSummary,
+)
 from tasklane.api.views import (
     create_task,
     delete_task,
@@ -18,12 +26,14 @@ from tasklane.api.views import (
     rows,
     to_execution,
     to_summary,
+    trashed_result,
     update_task,
     visible_deployments,
 )
 from tasklane.tasks.lookup import run_task, tag_value
-from tasklane.tasks.manage import delete_tasks, set_enabled, tasks_by_name_or_group
+from tasklane.tasks.manage import set_enabled, tasks_by_name_or_group
 from tasklane.tasks.save import task_mapping
+from tasklane.tasks.trash import trash_tasks
 
 router = APIRouter(prefix="/api/scheduler", tags=["tasks"], responses=ERRORS)
 
@@ -80,11 +90,13 @@ async def update(body: TaskBody, task_id: str = Id, detach: Detach = False, ctx:
     return await task_summary(ctx, deployment)
 
 
-@router.delete("/tasks/{task_id}", response_model=Message)
-async def delete(task_id: str = Id, ctx: Ctx = ADMIN) -> Message:
+@router.delete("/tasks/{task_id}", response_model=TaskDeleted)
+async def delete(task_id: str = Id, ctx: Ctx = ADMIN) -> TaskDeleted:
+    """Delete a task: it goes to the trash (`GET /api/scheduler/trash`) for `trash.retention_days`,
+    restorable as the same task; `downstream` names the tasks that depend on it."""
     deployment = await find_visible_task(ctx, task_id)
-    await delete_task(ctx, deployment)
-    return Message(message="Task deleted successfully")
+    trashed = await delete_task(ctx, deployment)
+    return TaskDeleted(message="Task deleted successfully", downstream=trashed.affected)
 
 
 async def _enable(ctx: Ctx, task_id: str, enabled: bool) -> TaskSummary:
@@ -140,9 +152,11 @@ async def _batch(ctx: Ctx, group: str, action: Literal["enable", "disable", "del
     }
     async with ctx.audit(event[action], f"tasklane.group.{group}", {"action": action}) as record:
         if action == "delete":
-            changed = await delete_tasks(ctx.client, deployments)
-        else:
-            changed = await set_enabled(ctx.client, deployments, action == "enable")
+            trashed = await trash_tasks(ctx.client, deployments, ctx.target)
+            record["result"] = trashed_result(trashed)
+            affected = trashed.affected
+            return GroupDeleted(group=group, action=action, changed=trashed.names, downstream=affected)
+        changed = await set_enabled(ctx.client, deployments, action == "enable")
         record["result"] = f"ok; {len(changed)} tasks: {', '.join(changed)}"[:500]
     return BatchResult(group=group, action=action, changed=changed)
 
@@ -157,6 +171,8 @@ async def disable_group(group: Annotated[str, Path(max_length=200)], ctx: Ctx = 
     return await _batch(ctx, group, "disable")
 
 
-@router.delete("/groups/{group}", response_model=BatchResult)
+@router.delete("/groups/{group}", response_model=GroupDeleted)
 async def delete_group(group: Annotated[str, Path(max_length=200)], ctx: Ctx = ADMIN) -> BatchResult:
+    """Delete every task of the group: they go to the trash; `downstream` names the tasks outside
+    the group that depend on one of them."""
     return await _batch(ctx, group, "delete")

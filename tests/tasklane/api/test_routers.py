@@ -67,7 +67,9 @@ def test_seed_003_task_lifecycle(api: Api) -> None:
 
     # 删除任务
     deleted = api.delete(f"/api/scheduler/tasks/{task_id}")
-    assert deleted.status_code == 200 and deleted.json() == {"message": "Task deleted successfully"}
+    # It goes to the trash (`tests/tasklane/api/test_trash.py`); the answer names who depends on it.
+    assert deleted.status_code == 200
+    assert deleted.json() == {"message": "Task deleted successfully", "downstream": []}
     assert api.get(f"/api/scheduler/tasks/{task_id}").status_code == 404
 
 

@@ -182,6 +182,30 @@ def test_run_command_posted_in_mattermost_runs_the_task_on_a_worker(
     ), "the worker did not run the notify flow within 60 s"
 
 
+def test_run_is_audited_as_the_chat_user(target: Target, project: str) -> None:
+    """The bot's run is one audit event by `chat:<username>`; a run of an unknown task too, failed."""
+    from tasklane.tasks.audit import read_audit
+    from tests.conftest import with_client
+    from tests.tasklane.api.conftest import wait_for
+
+    handler = build_command_handler(target)
+    assert handler(command("run", f"{project}-echo")).startswith(f"Started **{project}-echo** for @alice")
+    assert handler(command("run", f"{project}-nope")).startswith("Sorry @alice: no task named")
+
+    def events():
+        rows = with_client(lambda client: read_audit(client, project, actor="chat:alice"))
+        return rows if len(rows) >= 2 else None
+
+    rows = wait_for(events, timeout=60, interval=1)
+    ran = next(r for r in rows if r["task"] == f"{project}-echo")
+    (flow_run,) = [r for r in flow_runs_of(f"{project}-echo", target) if "manual" in r.tags]
+    assert ran["event"] == "tasklane.task.run" and ran["actor"] == "chat:alice" and ran["role"] is None
+    assert ran["result"] == f"ok; run {flow_run.id}" and ran["change"]["run"] is True
+    missing = next(r for r in rows if r["task"] == f"{project}-nope")
+    assert missing["result"].startswith("failed: no task named")
+    assert with_client(lambda client: read_audit(client, project, actor="chat:bob")) == []
+
+
 def test_missing_block_and_unresolvable_channel_are_explained(mattermost) -> None:
     with pytest.raises(ValueError, match="no-such-block"):
         make_listener("no-such-block", allowed_users=["alice"])

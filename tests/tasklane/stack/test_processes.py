@@ -129,15 +129,35 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
     started = [up.process.pid, *descendants(up.process.pid)]
     assert len(started) >= 4  # supervisor, server, worker, flow run, shell, sleeps
 
+    # Through the REST API: a task of its own, and the catalog's task disabled. Both must last.
+    token = subprocess.run(
+        [TASKLANE, "token", "create", "ops", "--role", "admin"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    ).stdout.strip().splitlines()[-1]
+    rest = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {token}"})
+    made = rest.post(
+        "/api/scheduler/tasks",
+        json={"name": "api-ping", "type": "http", "url": "https://status.example.com/ping", "schedule": "1h"},
+    )
+    assert made.status_code == 201, made.text
+    assert rest.post("/api/scheduler/tasks/long-job/disable").status_code == 200
+
     os.killpg(up.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
     up.wait_stopped()
     time.sleep(0.5)
     assert not [p for p in [*started, job_child] if alive(p)], "processes left after Ctrl-C"
     assert "stopped." in up.text
 
-    again = Up(tmp_path, env)
-    again.wait_for("Tasklane is up")
-    assert "catalog: 1 tasks (0 changed)" in again.text  # the same database, nothing re-created
+    for restart in (1, 2):  # `make up` twice more: the API's task and the operator's pause last
+        again = Up(tmp_path, env)
+        again.wait_for("Tasklane is up")
+        assert "catalog: 1 tasks (0 changed)" in again.text  # the same database, nothing re-created
+        tasks = {t["id"]: t for t in rest.get("/api/scheduler/tasks").json()["tasks"]}
+        assert set(tasks) == {"long-job", "api-ping"}, f"after restart {restart}: {tasks}"
+        assert tasks["long-job"]["status"] == "disabled" and tasks["api-ping"]["status"] == "active"
+        if restart == 1:
+            os.killpg(again.process.pid, signal.SIGINT)
+            again.wait_stopped()
     started = [again.process.pid, *descendants(again.process.pid)]
     down = subprocess.run(
         [TASKLANE, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
