@@ -81,6 +81,20 @@ class Up:
         print(f"`tasklane up` stopped {time.monotonic() - started:.1f} s after the signal")
 
 
+def api_health(api_port: int, timeout: float = 30) -> dict:
+    """The REST API's /health once it answers: it comes up beside the server."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2)
+            if health.status_code == 200:
+                return health.json()
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the REST API did not answer /health"
+        time.sleep(0.5)
+
+
 def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) -> None:
     port, api_port = free_port(), free_port()
     pidfile = tmp_path / "job.pid"
@@ -104,17 +118,7 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
     assert httpx.get(f"{api}/health").status_code == 200
     assert (tmp_path / "prefect.toml").read_text().count(api) == 1
     assert (tmp_path / ".tasklane" / "prefect.db").exists()
-    deadline = time.monotonic() + 30
-    while True:  # the REST API comes up beside the server
-        try:
-            health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2)
-            if health.status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the REST API did not answer /health"
-        time.sleep(0.5)
-    assert health.json()["status"] == "ok"
+    assert api_health(api_port)["status"] == "ok"
 
     cli_env = {**env, "PREFECT_API_URL": api}
     run = subprocess.run(
@@ -152,6 +156,7 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
         again = Up(tmp_path, env)
         again.wait_for("Tasklane is up")
         assert "catalog: 1 tasks (0 changed)" in again.text  # the same database, nothing re-created
+        api_health(api_port)
         tasks = {t["id"]: t for t in rest.get("/api/scheduler/tasks").json()["tasks"]}
         assert set(tasks) == {"long-job", "api-ping"}, f"after restart {restart}: {tasks}"
         assert tasks["long-job"]["status"] == "disabled" and tasks["api-ping"]["status"] == "active"
