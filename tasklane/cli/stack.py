@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from deployments.errors import DeploymentsError
 from tasklane.cli._shared import console, err
 from tasklane.settings import get_settings
 
@@ -64,6 +65,10 @@ def up(
     except stack_mod.StackError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
+    except DeploymentsError as exc:
+        # A bad catalog or setting (e.g. history.maintenance_cron): say which, stop what started.
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -174,6 +174,25 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
     assert "nothing was running" in nothing.stdout
 
 
+def test_up_with_a_bad_setting_says_which_and_stops(tmp_path: Path) -> None:
+    (tmp_path / "tasks.yaml").write_text("tasks: []\n")
+    env = {
+        **os.environ,
+        "TASKLANE_HOME": str(tmp_path / ".tasklane"),
+        "TASKLANE_SERVER__PORT": str(free_port()),
+        "TASKLANE_API__PORT": str(free_port()),
+        "TASKLANE_CATALOG": '["tasks.yaml"]',
+        "TASKLANE_SANDBOX": "false",
+        "TASKLANE_HISTORY__MAINTENANCE_CRON": "0 */6 * *",
+    }
+    env.pop("PREFECT_API_URL")
+    up = Up(tmp_path, env)
+    up.wait_stopped(timeout=150)
+    assert up.process.returncode == 2, up.text
+    assert "maintenance_cron" in up.text and "Traceback" not in up.text, up.text
+    assert "stopped." in up.text
+
+
 @pytest.mark.parametrize(
     ("started", "tiers"),
     [
