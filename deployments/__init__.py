@@ -11,6 +11,7 @@ What lives here:
 - `apply`: the desired deployment of each task, `plan` and `apply` against the server.
 - `automations`: the automations a deployment owns (dependency trigger, crash retry, alerts) and
   syncing them; `tags` the tag, label and mark names Tasklane writes on the server.
+- `run_names`: the names of a task's runs (`backup-20261206-0200`) and of its result artifacts.
 - `trash`: the trash mark on a deployment (a deleted task, kept and restorable) and the server
   changes that put a task in and out of the trash (`tasklane.tasks.trash` drives them).
 

@@ -212,6 +212,7 @@ def desired_deployment(
     for spec in task.schedule:
         compiled = spec.to_prefect(target.timezone, active=enabled)
         schedules.extend(compiled if isinstance(compiled, list) else [compiled])
+    unique_slugs(schedules)
     return DesiredDeployment(
         task=task,
         flow_name=task_type.flow_name,
@@ -232,6 +233,20 @@ def desired_deployment(
         # Whether the policy's timeout and retries are the task's or settings `execution`'s (`show`).
         labels={POLICY_SOURCE_LABEL: task.policy_source_label()},
     )
+
+
+def unique_slugs(schedules: list[DeploymentScheduleCreate]) -> None:
+    """Make the slugs of one deployment's schedules unique, in order: a repeated `daily-0200`
+    becomes `daily-0200-2`, `daily-0200-3`, ... (Prefect keys a deployment's schedules by slug)."""
+    taken: set[str] = set()
+    for schedule in schedules:
+        slug = base = schedule.slug or "schedule"
+        count = 1
+        while slug in taken:
+            count += 1
+            slug = f"{base}-{count}"
+        taken.add(slug)
+        schedule.slug = slug
 
 
 async def read_task_deployments(
@@ -345,6 +360,12 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
             if changed:
                 # Edited on the server (Prefect's UI, its API): apply puts the home's version back.
                 reasons.append("changed on the server: " + ", ".join(changed))
+            elif sorted(s.slug or "" for s in current.schedules or []) != sorted(
+                s.slug or "" for s in desired.schedules
+            ):
+                # Applied before slugs were readable (`tasklane-2689df8b2eac`): the push replaces
+                # all of the deployment's schedules, so none is duplicated.
+                reasons.append("schedules renamed")
         if bool(current.paused) != desired.paused and not restoring:
             # Only when the home's own `enabled` changed: an operator's pause or resume lasts.
             reasons.append("disabled" if desired.paused else "enabled")
@@ -369,9 +390,14 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
 
 
 def _schedule_key(schedule: Any) -> tuple[Any, ...]:
-    """What a schedule runs on (an interval's anchor aside: it may be set when compiled)."""
+    """What a schedule runs on, aside what depends on the day it was compiled: an interval's
+    anchor, an rrule's DTSTART (the compile day for some specs without a start)."""
     fields = schedule.model_dump(mode="json")
     fields.pop("anchor_date", None)
+    if isinstance(fields.get("rrule"), str):
+        fields["rrule"] = "\n".join(
+            line for line in fields["rrule"].splitlines() if not line.startswith("DTSTART:")
+        )
     return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in fields.items()))
 
 

@@ -30,7 +30,7 @@ from pydantic import (
     field_validator,
 )
 
-from deployments.errors import CatalogError, Problem, problems_from_validation
+from deployments.errors import CatalogError, Problem, did_you_mean, problems_from_validation
 from deployments.jobs import JobModel
 from deployments.ownership import directory_claim, file_home
 from deployments.policy import MissedPolicy, PolicySource, RunPolicy, TaskRetryPolicy, policy_source_label
@@ -304,7 +304,13 @@ def parse_task(
         problems.append(Problem(file, label, "type", "is required"))
     elif task_type is None:
         problems.append(
-            Problem(file, label, "type", f"unknown type {type_name!r} (known: {', '.join(sorted(types))})")
+            Problem(
+                file,
+                label,
+                "type",
+                f"unknown type {type_name!r} (known: {', '.join(sorted(types))})"
+                + did_you_mean(str(type_name), list(types)),
+            )
         )
     common = {k: v for k, v in raw.items() if k in COMMON_FIELDS}
     job_fields = {k: v for k, v in raw.items() if k not in COMMON_FIELDS}
@@ -315,13 +321,17 @@ def parse_task(
         except ValidationError as exc:
             for problem in problems_from_validation(exc, file, label):
                 if problem.message == "is not a field of this task":
-                    allowed = ", ".join(task_type.job_model.model_fields)
+                    # As the catalog writes them: a field's alias (`json`), not its Python name.
+                    fields = task_type.job_model.model_fields
+                    names = [info.alias or key for key, info in fields.items()]
+                    common_names = [n for n in TaskSpec.model_fields if n != "job"]
                     problem = Problem(
                         file,
                         label,
                         problem.field,
-                        f"is not a field of a {task_type.name} task (it takes: {allowed}; "
-                        f"and every task: {', '.join(n for n in TaskSpec.model_fields if n != 'job')})",
+                        f"is not a field of a {task_type.name} task (it takes: {', '.join(names)}; "
+                        f"and every task: {', '.join(common_names)})"
+                        + did_you_mean(str(problem.field), [*common_names, *names]),
                     )
                 problems.append(problem)
     alerts = alerts or current_alert_settings()
@@ -336,8 +346,13 @@ def parse_task(
             in_notify = (problem.field or "").startswith("notify.")
             if in_notify and problem.message == "is not a field of this task":
                 allowed = ", ".join(NotifySpec.model_fields)
+                key = str(problem.field).removeprefix("notify.")
                 problem = Problem(
-                    file, label, problem.field, f"is not a field of notify (it takes: {allowed})"
+                    file,
+                    label,
+                    problem.field,
+                    f"is not a field of notify (it takes: {allowed})"
+                    + did_you_mean(key, list(NotifySpec.model_fields)),
                 )
             problems.append(problem)
         return list(dict.fromkeys(problems))  # the same mistake can surface twice (e.g. 'type')

@@ -12,7 +12,9 @@ Every message says what failed, where (file, task, field) and what was found ins
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,23 @@ class Problem:
         return f"{': '.join(where)}: {self.message}"
 
 
+def closest(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The one of `known` closest to `name` (ignoring case; difflib's similarity of at least
+    `cutoff`, 0..1), or None."""
+    by_lower: dict[str, str] = {}
+    for candidate in known:
+        by_lower.setdefault(candidate.lower(), candidate)
+    hint = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)
+    return by_lower[hint[0]] if hint else None
+
+
+def did_you_mean(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """'; did you mean 'x'?' naming the closest of `known`, or '' if none is close: the hint every
+    "unknown name" message ends with (fields, task types, timezones, ...)."""
+    hint = closest(name, known, cutoff=cutoff)
+    return f"; did you mean {hint!r}?" if hint is not None else ""
+
+
 # Kinds of pydantic error whose message already says what was found.
 _SAYS_WHAT_WAS_FOUND = ("value_error", "assertion_error")
 
@@ -63,7 +82,11 @@ def validation_message(
     if kind == "extra_forbidden" and extra is not None:
         return extra
     if "input" in detail and (found == "always" or (found == "other" and kind not in _SAYS_WHAT_WAS_FOUND)):
-        return f"{message}; found {detail['input']!r}"
+        message = f"{message}; found {detail['input']!r}"
+    if kind in ("enum", "literal_error") and isinstance(detail.get("input"), str):
+        # "Input should be 'HIGH', 'MEDIUM' or 'LOW'": the closest of those.
+        choices = re.findall(r"'([^']*)'", str((detail.get("ctx") or {}).get("expected", "")))
+        message += did_you_mean(detail["input"], choices)
     return message
 
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from deployments.jobs import JobModel, _resolve
+from deployments.run_names import ARTIFACT_KEY_CHARS, task_slug
 from deployments.task_types import TaskType
 from integrations.errors import (
     AuthenticationError,
@@ -136,8 +137,7 @@ def artifact_key(prefix: str, task: str) -> str:
         >>> artifact_key("jira-export", "Nightly_Export.v2")
         'jira-export-nightly-export-v2'
     """
-    slug = re.sub(r"[^a-z0-9-]+", "-", task.lower()).strip("-") or "run"
-    return f"{prefix}-{slug}"[:100]
+    return f"{prefix}-{task_slug(task)}"[:ARTIFACT_KEY_CHARS]
 
 
 def _block_name(value: str) -> str:

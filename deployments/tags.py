@@ -1,5 +1,5 @@
-"""The names Tasklane writes on the server: deployment tags and labels, and the marks that open
-the descriptions of the automations a deployment owns.
+"""The names Tasklane writes on the server: deployment tags and labels, and the tags that mark the
+automations a deployment owns.
 
 `TASKLANE_TAG`, carried by every deployment Tasklane makes, is defined in
 `tasklane.settings.reports` (reports select runs by it); import it from there.
@@ -20,11 +20,12 @@ NOTIFY_OFF = "off"
 
 # --- marks of owned automations (see deployments.automations.sync) ------------------------------
 
-# Every owned automation's description: OWNED_MARK, the deployment id, then the kind's mark.
+# Every owned automation's tags: OWNED_MARK and the deployment id, and the kind's mark followed by
+# what it encodes (`tasklane-alert:failed:<hash>`); its name and description are sentences.
 OWNED_MARK = "tasklane-owned-by:"
 DEPENDENCY_MARK = "tasklane-dependencies:"
 CRASH_RETRY_MARK = "tasklane-crash-retries:"
-ALERT_MARK = "tasklane-alert "
+ALERT_MARK = "tasklane-alert:"
 
 # --- who owns a task's definition (deployments.ownership) ---------------------------------------
 

@@ -17,6 +17,17 @@ the previous day).
 
 `run_job` (sync flows: the job stays in the main thread, where a timeout's signal reaches it)
 and `arun_job` (async flows) are one body, `_job_steps`, driven two ways.
+
+What a run leaves behind, readable at a glance:
+
+- its name: `name_after_task`, every flow's `flow_run_name`, names a deployment's run after its
+  task and due time (`backup-20261206-0200`, deployments/run_names.py) when the run starts;
+- one clear failure: a job's expected failures (flows/errors.py `EXPECTED_FAILURES`, and
+  timeouts) are logged by Prefect without a traceback (`hide_expected_tracebacks`), and the flow
+  ends Failed with the job's one-line reason as its state message instead of re-raising it
+  (which would log the traceback a second time); a job's own bug keeps one traceback;
+- its result, or why it failed, as a markdown artifact under the task's key, so Prefect's
+  Artifacts page keeps one timeline per task.
 """
 
 from __future__ import annotations
@@ -25,12 +36,13 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
 import time
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
@@ -44,15 +56,24 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext
 from prefect.runtime import deployment, flow_run
 from prefect.states import Cancelled, Failed, State
+from prefect.task_engine import TaskRunTimeoutError
 from prefect.tasks import Task
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from deployments.policy import RunPolicy
+from deployments.run_names import is_run_name, result_artifact_key, run_name
+from flows.errors import EXPECTED_FAILURES, ShellCommandFailed
+from tasklane.settings import get_settings
+from tasklane.tasks.lookup import schedule_timezone
 
 if TYPE_CHECKING:
     from prefect.types import DateTime
 
 RESULT_ARTIFACT_CHARS = 4000
+# Prefect's loggers of task and flow runs, which log a failed attempt's exception with exc_info.
+RUN_LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
+# A failure whose message says it all: logged by Prefect as one line, without a traceback.
+QUIET_FAILURES: tuple[type[BaseException], ...] = (*EXPECTED_FAILURES, TaskRunTimeoutError)
 # A later run in one of these will not run, so an older overdue run must not yield to it.
 NOT_RUNNING_STATES = [StateType.CANCELLED, StateType.CANCELLING]
 MAX_EARLY_WAIT_SECONDS = 60.0
@@ -92,6 +113,59 @@ def _starting_at(fn: Callable[..., Any], when: datetime | None) -> Callable[...,
     return at_time
 
 
+def name_after_task() -> str:
+    """The `flow_run_name` of Tasklane's flows: a deployment's run is named after its task and the
+    time it was due, in the zone `tasklane list` shows the task's times in (`backup-20261206-0200`).
+
+    Prefect calls it as every run starts, in the run's process (scheduled, triggered and manual
+    runs alike: prefect/flow_engine.py, setup_run_context), and renames the run to what it
+    returns. A run already named so (`run_task` names manual runs when it creates them) keeps its
+    name, and so does a flow called directly, outside a deployment.
+    """
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is None:
+        return str(flow_run.name or "run")
+    if run.deployment_id is None:
+        return run.name
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_deployment(run.deployment_id)
+        zone = schedule_timezone(found, get_settings().timezone)
+    except Exception as exc:  # a run must not fail over its name
+        get_run_logger().warning("run %s keeps its name: cannot read its task: %s", run.name, exc)
+        return run.name
+    if is_run_name(run.name, found.name):
+        return run.name
+    return run_name(found.name, run.expected_start_time or datetime.now(UTC), zone)
+
+
+class _HideExpectedTracebacks(logging.Filter):
+    """Drops the traceback Prefect attaches to a run's log record when the exception is a
+    QUIET_FAILURES one: the record's message (the exception's one-line repr) stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, QUIET_FAILURES):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def hide_expected_tracebacks() -> None:
+    """Keep the tracebacks of expected failures out of the run loggers (idempotent).
+
+    Prefect's task engine logs every failed attempt with `exc_info=True`, the retries' and the
+    timeout's too; for a command's exit code or an HTTP status that traceback only buries the
+    one line that matters. A logging filter is the one place to say so: raising stays the way
+    a job fails, so retries, `retry_condition_fn`, hooks and automations see the same states.
+    """
+    for name in RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _HideExpectedTracebacks) for f in logger.filters):
+            logger.addFilter(_HideExpectedTracebacks())
+
+
 def policy_task(
     fn: Callable[..., Any], policy: RunPolicy, name: str, not_before: datetime | None = None
 ) -> Task[..., Any]:
@@ -99,6 +173,7 @@ def policy_task(
 
     With `not_before`, the task's first attempt waits until then, right before `fn` starts.
     """
+    hide_expected_tracebacks()
     options = task(
         name=name,
         retries=policy.retries,
@@ -110,11 +185,35 @@ def policy_task(
     return options(_starting_at(fn, not_before))
 
 
-def timed_out_state(state: State) -> State | None:
+def timed_out_state(state: State, policy: RunPolicy) -> State | None:
     """The flow's final state when the job's last attempt timed out, else None."""
-    if state.name == "TimedOut":
-        return Failed(name="TimedOut", message=state.message or "the job timed out")
-    return None
+    if state.name != "TimedOut":
+        return None
+    after = f" after {policy.timeout_seconds:g} s" if policy.timeout_seconds else ""
+    attempts = f", in each of {policy.retries + 1} attempts" if policy.retries else ""
+    return Failed(name="TimedOut", message=f"timed out{after}{attempts}; the job was stopped")
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: its lines joined by ' | ' (a state message is shown on one line)."""
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def failed_state(state: State, failure: Any) -> State:
+    """The flow's final state for the job's failed task `state` (which raised `failure`): Failed,
+    with the reason on one line.
+
+    An expected failure's message is the reason; any other exception is named with its type, as
+    Python prints it (`ValueError: ...`). Returned rather than raised: raising would make Prefect
+    log the task's traceback a second time, for the flow.
+    """
+    if isinstance(failure, EXPECTED_FAILURES):
+        reason = str(failure)
+    elif isinstance(failure, BaseException):
+        reason = f"{type(failure).__name__}: {failure}"
+    else:
+        reason = state.message or ""
+    return Failed(message=one_line(reason) or "the job failed")
 
 
 async def _later_due_run(client: PrefectClient, run: FlowRun, now: datetime) -> FlowRun | None:
@@ -192,7 +291,7 @@ class JobOptions(TypedDict, total=False):
 
     `retry_condition_fn` lets a flow refuse to retry errors no retry can mend (refused
     credentials); `on_result` records the flow's own artifacts and returns what the run keeps
-    (default: a result artifact and the result itself).
+    (default: the result itself). What the run keeps is recorded as its result artifact.
     """
 
     retry_condition_fn: Callable[..., bool]
@@ -215,17 +314,24 @@ def _job_steps(
     """
     early = yield lambda: startup_outcome(policy)
     if early is not None:
+        if early.is_failed():
+            yield lambda: arecord_failure(early.message or "")
         return early
     job = policy_task(fn, policy, name, scheduled_start())
     if retry_condition_fn is not None:
         job = job.with_options(retry_condition_fn=retry_condition_fn)
     state = yield lambda: job(*args, return_state=True)
-    final = timed_out_state(state)
+    final = timed_out_state(state, policy)
+    failure = None
+    if final is None and state.is_failed():
+        failure = yield lambda: state.aresult(raise_on_failure=False)
+        final = failed_state(state, failure)
     if final is not None:
+        yield lambda: arecord_failure(final.message or "", failure)
         return final
     result = yield state.aresult
     if on_result is not None:
-        return (yield lambda: on_result(result))
+        result = yield lambda: on_result(result)
     yield lambda: arecord_result(result)
     return result
 
@@ -265,15 +371,45 @@ def run_job(
         return done.value
 
 
+def _task_name() -> str:
+    """The task this run belongs to: its deployment's name (a flow called directly: the flow's)."""
+    return str(deployment.name or flow_run.flow_name or "run")
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= RESULT_ARTIFACT_CHARS else text[:RESULT_ARTIFACT_CHARS] + "\n… (cut)"
+
+
 async def arecord_result(result: Any) -> None:
-    """Keep the run's result on the Prefect server as a markdown artifact."""
+    """Keep the run's result on the Prefect server as a markdown artifact, under the task's key.
+
+    The JSON block is what the REST API reads back as the run's result (tasklane/history/results.py).
+    """
     try:
         text = json.dumps(result, indent=2, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(result)
-    if len(text) > RESULT_ARTIFACT_CHARS:
-        text = text[:RESULT_ARTIFACT_CHARS] + "\n… (cut)"
-    name = deployment.name or flow_run.flow_name or "run"
+    name = _task_name()
     await acreate_markdown_artifact(
-        markdown=f"### Result of `{name}`\n\n```json\n{text}\n```", description=f"Result of {name}"
+        markdown=f"### Result of `{name}`\n\n```json\n{_cut(text)}\n```",
+        key=result_artifact_key(name),
+        description=f"Result of {name}",
+    )
+
+
+async def arecord_failure(reason: str, failure: Any = None) -> None:
+    """Keep why the run failed on the Prefect server, under the same key as a result.
+
+    A failed command adds its exit code and last output lines (secrets masked, flows/shell.py).
+    """
+    name = _task_name()
+    lines = [f"### `{name}` failed", ""]
+    if isinstance(failure, ShellCommandFailed):
+        lines.append(failure.headline)
+        if failure.last_lines:
+            lines += ["", "Last output:", "", *(f"    {line}" for line in failure.last_lines)]
+    else:
+        lines.append(reason)
+    await acreate_markdown_artifact(
+        markdown=_cut("\n".join(lines)), key=result_artifact_key(name), description=f"{name} failed: {reason}"
     )

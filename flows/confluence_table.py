@@ -24,7 +24,7 @@ from blocks.confluence import ConfluenceCredentials
 from deployments.integration_jobs import ConfluenceTableJob, artifact_key, fill_placeholders
 from deployments.policy import RunPolicy
 from flows._integrations import call_sync, confluence_page_url, load_credentials, run_integration_job
-from flows._runtime import DEFAULT_POLICY
+from flows._runtime import DEFAULT_POLICY, name_after_task
 from integrations.confluence import TableLocator
 
 ARTIFACT_ROWS = 100
@@ -87,7 +87,7 @@ def record_write(result: dict[str, Any], task: str) -> dict[str, Any]:
     return result
 
 
-@flow(name="confluence_table", log_prints=True)
+@flow(name="confluence_table", flow_run_name=name_after_task, log_prints=True)
 def confluence_table_flow(job: ConfluenceTableJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Write rows into a Confluence table with the task's retries and timeout."""
     return run_integration_job(write_rows, policy, "confluence-table", job, record_write)

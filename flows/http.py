@@ -11,7 +11,7 @@ from prefect.blocks.core import Block
 from deployments.jobs import HttpJob
 from deployments.policy import RunPolicy
 from flows._integrations import load_block
-from flows._runtime import DEFAULT_POLICY, run_job
+from flows._runtime import DEFAULT_POLICY, name_after_task, run_job
 from flows.errors import BadCredentialsBlock
 from integrations.http import send_request
 
@@ -48,7 +48,7 @@ def send(job: HttpJob) -> dict[str, Any]:
     return result.as_dict()
 
 
-@flow(name="http", log_prints=True)
+@flow(name="http", flow_run_name=name_after_task, log_prints=True)
 def http_flow(job: HttpJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Run an HTTP task with its retries and timeout."""
     return run_job(send, policy, "http-request", job)

@@ -19,7 +19,7 @@ from blocks.jira import JiraCredentials
 from deployments.integration_jobs import DEFAULT_EXPORT_PATH, JiraExportJob, artifact_key, fill_placeholders
 from deployments.policy import RunPolicy
 from flows._integrations import call_sync, load_credentials, run_integration_job
-from flows._runtime import DEFAULT_POLICY
+from flows._runtime import DEFAULT_POLICY, name_after_task
 from integrations.jira import IssueTree, TreeOptions, fetch_issue_tree
 from integrations.jira_excel import write_issue_tree_xlsx
 
@@ -123,7 +123,7 @@ def record_export(result: dict[str, Any], task: str) -> dict[str, Any]:
     return {key: value for key, value in result.items() if key != "roots"}
 
 
-@flow(name="jira_export", log_prints=True)
+@flow(name="jira_export", flow_run_name=name_after_task, log_prints=True)
 def jira_export_flow(job: JiraExportJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Export a Jira issue tree to Excel with the task's retries and timeout."""
     return run_integration_job(export, policy, "jira-export", job, record_export)

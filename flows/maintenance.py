@@ -20,6 +20,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import get_client
 
 from deployments.platform import PLATFORM_TAG
+from flows._runtime import name_after_task
 from tasklane.history.retention import purge_history
 from tasklane.history.runs import TASKLANE_TAG
 from tasklane.settings import get_settings
@@ -44,7 +45,7 @@ def verb_of(dry_run: bool) -> str:
     return "would delete" if dry_run else "deleted"
 
 
-@flow(name="tasklane-maintenance", log_prints=True)
+@flow(name="tasklane-maintenance", flow_run_name=name_after_task, log_prints=True)
 async def maintenance_flow(
     settings: HistorySettings | None = None, tags: list[str] | None = None, dry_run: bool = False
 ) -> dict[str, Any]:

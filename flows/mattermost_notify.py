@@ -18,7 +18,7 @@ from blocks.mattermost import MattermostCredentials
 from deployments.integration_jobs import MattermostNotifyJob, artifact_key, fill_placeholders
 from deployments.policy import RunPolicy
 from flows._integrations import call_sync, load_credentials, mattermost_destination, run_integration_job
-from flows._runtime import DEFAULT_POLICY
+from flows._runtime import DEFAULT_POLICY, name_after_task
 
 PREVIEW_CHARS = 500
 
@@ -89,7 +89,7 @@ def record_post(result: dict[str, Any], task: str) -> dict[str, Any]:
     return result
 
 
-@flow(name="mattermost_notify", log_prints=True)
+@flow(name="mattermost_notify", flow_run_name=name_after_task, log_prints=True)
 def mattermost_notify_flow(job: MattermostNotifyJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Post a Mattermost message with the task's retries and timeout."""
     return run_integration_job(notify, policy, "mattermost-post", job, record_post)

@@ -12,7 +12,7 @@ from prefect import flow
 
 from deployments.jobs import PythonJob
 from deployments.policy import RunPolicy
-from flows._runtime import DEFAULT_POLICY, run_job
+from flows._runtime import DEFAULT_POLICY, name_after_task, run_job
 from integrations.python_job import extra_sys_path, load_callable, run_script
 
 
@@ -24,7 +24,7 @@ def run_python(job: PythonJob) -> Any:
         return run_script(job.script or "")
 
 
-@flow(name="python", log_prints=True)
+@flow(name="python", flow_run_name=name_after_task, log_prints=True)
 def python_flow(job: PythonJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Run a Python task with its retries and timeout."""
     return run_job(run_python, policy, "python-callable", job)

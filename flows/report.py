@@ -45,6 +45,7 @@ from blocks.confluence import ConfluenceCredentials
 from blocks.mattermost import MattermostCredentials
 from deployments.integration_jobs import retry_unless
 from flows._integrations import confluence_page_url, load_block, mattermost_destination
+from flows._runtime import name_after_task
 from integrations.report import (
     RunRecord,
     Stats,
@@ -340,7 +341,7 @@ async def publish(
     )
 
 
-@flow(name="tasklane-report", log_prints=True)
+@flow(name="tasklane-report", flow_run_name=name_after_task, log_prints=True)
 async def report_flow(settings: ReportSettings | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Publish the runs of Tasklane tasks finished since the last report to the configured targets."""
     settings = settings or report_settings()

@@ -13,13 +13,13 @@ import signal
 import time
 from typing import Any, cast
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.blocks.system import Secret
 from prefect_shell import ShellOperation
 
 from deployments.jobs import ShellJob
 from deployments.policy import RunPolicy
-from flows._runtime import DEFAULT_POLICY, arun_job
+from flows._runtime import DEFAULT_POLICY, arun_job, name_after_task
 from flows.errors import ShellCommandFailed
 
 OUTPUT_TAIL_LINES = 20
@@ -59,9 +59,22 @@ def _reap_group(pgid: int) -> None:
             pass
 
 
+def _masked(lines: list[str], secrets: list[str]) -> list[str]:
+    """`lines` with every secret value the command was given replaced by `***`."""
+    for secret in (s for s in secrets if s):
+        lines = [line.replace(secret, "***") for line in lines]
+    return lines
+
+
 async def run_shell(job: ShellJob) -> dict[str, Any]:
-    """Run the command; return its exit code and last lines, or raise ShellCommandFailed."""
-    env = {**job.env, **await _secret_env(job.secret_env)}
+    """Run the command; return its exit code and last lines, or raise ShellCommandFailed.
+
+    The lines kept (in the result, its artifact and a failure's message) have the secret_env
+    values masked. A failure is logged once, with its last output lines on lines of their own.
+    """
+    secrets = await _secret_env(job.secret_env)
+    env = {**job.env, **secrets}
+    hidden = list(secrets.values())
     command = job.command or f"exec {shlex.quote(job.shell)} {shlex.quote(job.script or '')}"
     pgid = None
     try:
@@ -75,18 +88,18 @@ async def run_shell(job: ShellJob) -> dict[str, Any]:
             except RuntimeError:
                 if process.return_code in (None, 0):
                     raise
-                output = await process.afetch_result()
-                raise ShellCommandFailed(
-                    job.command or job.script or "", process.return_code, output
-                ) from None
-            tail = (await process.afetch_result())[-OUTPUT_TAIL_LINES:]
+                output = _masked((await process.afetch_result())[-OUTPUT_TAIL_LINES:], hidden)
+                failure = ShellCommandFailed(job.command or job.script or "", process.return_code, output)
+                get_run_logger().error(failure.report())
+                raise failure from None
+            tail = _masked((await process.afetch_result())[-OUTPUT_TAIL_LINES:], hidden)
             return {"exit_code": process.return_code, "output_tail": tail}
     finally:
         if pgid is not None:
             _reap_group(pgid)
 
 
-@flow(name="shell", log_prints=True)
+@flow(name="shell", flow_run_name=name_after_task, log_prints=True)
 async def shell_flow(job: ShellJob, policy: RunPolicy = DEFAULT_POLICY) -> Any:
     """Run a shell task with its retries and timeout."""
     return await arun_job(run_shell, policy, "shell-command", job)

@@ -9,5 +9,6 @@
 What it may import: Prefect, `blocks` (notification blocks), `tasklane.settings`, and
 `deployments` modules below apply (`catalog`, `errors`, `tags`). Never `deployments.apply`
 (apply imports this package), nor tasklane.api/cli/tasks/history/reports/stack/runtime.
-The marks opening each automation's description live in `deployments.tags`.
+Each automation's name and description are sentences for Prefect's UI (`retry backup after a
+crash`); the tags marking it as a deployment's own, and of which kind, live in `deployments.tags`.
 """

@@ -116,6 +116,36 @@ def _what(rule: AlertRule) -> str:
     return "recovered"
 
 
+# rule -> (the automation's name, what happens, in words); {task}, {count} and {window} filled in.
+_RULE_WORDS = {
+    "failed": ("alert on {task} failure", "a run of {task} fails"),
+    "timed_out": ("alert on {task} time-out", "a run of {task} times out"),
+    "crashed": ("alert on {task} crash", "a run of {task} crashes"),
+    "succeeded": ("alert on {task} success", "a run of {task} succeeds"),
+    "consecutive_failures": (
+        "alert on {count} {task} failures within {window}",
+        "{task} fails {count} times within {window} (failed, timed out or crashed)",
+    ),
+    "recovered": ("alert on {task} recovery", "{task} succeeds after a failure (within {window})"),
+}
+
+
+def _words(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _name_and_description(task_name: str, rule: AlertRule, notify: NotifySpec) -> tuple[str, str]:
+    """What Prefect's UI shows of a rule's automation: `alert on backup failure`, and a sentence."""
+    name, when = _RULE_WORDS[rule.kind]
+    fill = {"task": task_name, "count": rule.count, "window": format_duration(notify.window)}
+    description = f"Sends {_words(list(notify.to))} an alert when {when.format(**fill)}"
+    if rule.kind in SIMPLE_RULES and notify.throttle:
+        description += f"; at most one per {format_duration(notify.throttle)}"
+    description += ". Kept by Tasklane from the task's definition: change the task, not this automation."
+    return name.format(**fill), description
+
+
 def alert_automations(
     task_name: str, deployment_id: UUID, notify: NotifySpec, blocks: Mapping[str, UUID]
 ) -> list[AutomationCore]:
@@ -128,8 +158,9 @@ def alert_automations(
     Raises:
         AlertConfigError: a destination of `notify.to` has no block in `blocks`.
 
-    Each automation's description starts with "tasklane-alert <rule> <hash>" (the hash covers
-    everything it encodes), so `sync_automations` leaves unchanged ones alone.
+    Each automation is tagged "tasklane-alert:<rule>:<hash>" (the hash covers everything it
+    encodes), so `sync_automations` leaves unchanged ones alone; its name and description say
+    what it does in words.
     """
     missing = [name for name in notify.to if name not in blocks]
     if missing:
@@ -158,10 +189,12 @@ def alert_automations(
                 default=str,
             ).encode()
         ).hexdigest()[:16]
+        name, description = _name_and_description(task_name, rule, notify)
         automations.append(
             AutomationCore(
-                name=f"tasklane: alert {task_name} {rule.label} -> {', '.join(notify.to)}",
-                description=f"{ALERT_MARK}{rule.label} {fingerprint}",
+                name=name,
+                description=description,
+                tags=[f"{ALERT_MARK}{rule.label}:{fingerprint}"],
                 trigger=trigger,
                 actions=actions,
                 owner_resource=resource,

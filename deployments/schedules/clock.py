@@ -10,17 +10,42 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from deployments.errors import closest, did_you_mean
+
 DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY = 86400
+# A duration in words: "5 minutes", "1 hour 30 min", "2 days".
+_WORDS_UNIT = {"d": "d", "day": "d", "h": "h", "hr": "h", "hour": "h", "m": "m", "min": "m", "minute": "m"}
+_WORDS_UNIT |= {"s": "s", "sec": "s", "second": "s"}
+_DURATION_WORDS = re.compile(r"(\d+)\s*([a-z]+?)s?\b")
+
+
+def duration_from_words(text: str) -> str | None:
+    """The compact duration ('1h30m') that words such as '1 hour 30 minutes' mean, or None."""
+    words = re.sub(r"^(?:every|each) ", "", text.strip().lower()).replace(",", " ").replace(" and ", " ")
+    parts = _DURATION_WORDS.findall(words)
+    if not parts or _DURATION_WORDS.sub("", words).strip():
+        return None
+    amounts: dict[str, int] = {}
+    for amount, unit in parts:
+        key = _WORDS_UNIT.get(unit)
+        if key is None or key in amounts:
+            return None
+        amounts[key] = int(amount)
+    compact = "".join(f"{amounts[k]}{k}" for k in "dhms" if k in amounts)
+    return compact if any(amounts.values()) else None
 
 
 def parse_duration(text: str) -> timedelta:
     """'30s', '5m', '1h30m', '2d' -> timedelta; raises ValueError naming what is allowed."""
     match = DURATION.match(text.strip()) if isinstance(text, str) else None
     if not text or not match or not any(match.groups()):
+        compact = duration_from_words(text) if isinstance(text, str) else None
+        if compact is not None and compact != text.strip():
+            raise ValueError(f"{text!r} is not a duration; write {compact}")
         raise ValueError(f"{text!r} is not a duration (e.g. 30s, 5m, 1h30m, 2d)")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     delta = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
@@ -30,7 +55,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 @functools.cache
-def _known_timezones() -> frozenset[str]:
+def known_timezones() -> frozenset[str]:
     # The names every Prefect schedule kind accepts (prefect.types.TimeZone leaves out localtime).
     return frozenset(available_timezones()) - {"localtime"}
 
@@ -40,10 +65,42 @@ def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"unknown timezone {name!r} (an IANA name such as Europe/Berlin)") from None
-    if name not in _known_timezones():
-        raise ValueError(f"unknown timezone {name!r} (an IANA name such as Europe/Berlin)")
-    return name
+        pass
+    else:
+        if name in known_timezones():
+            return name
+    hint = ""
+    if isinstance(name, str):
+        # The whole name ("Europe/Berln"), else its city ("New York", "shanghai").
+        hint = did_you_mean(name, known_timezones())
+        cities = {zone.rsplit("/", 1)[-1].replace("_", " "): zone for zone in sorted(known_timezones())}
+        city = closest(name.replace("_", " "), cities, cutoff=0.75)
+        if not hint and city is not None:
+            hint = f"; did you mean {cities[city]!r}?"
+    raise ValueError(f"unknown timezone {name!r} (an IANA name such as Europe/Berlin){hint}")
+
+
+_TIME_WORDS = re.compile(r"(\d{1,2})(?:[:.](\d{2}))?\s*([ap])\.?m\.?|(\d{1,2}):(\d{2})")
+
+
+def time_from_words(text: str) -> str | None:
+    """'HH:MM' of a time written as '2am', '2:30 pm', '14:30', 'noon' or 'midnight'; else None."""
+    words = text.strip().lower()
+    if words in ("noon", "midday"):
+        return "12:00"
+    if words == "midnight":
+        return "00:00"
+    match = _TIME_WORDS.fullmatch(words)
+    if match is None:
+        return None
+    if match[4] is not None:
+        hour, minute = int(match[4]), int(match[5])
+    else:
+        hour, minute = int(match[1]), int(match[2] or 0)
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if match[3] == "p" else 0)
+    return f"{hour:02d}:{minute:02d}" if hour < 24 and minute < 60 else None
 
 
 def parse_time(value: Any) -> str:
@@ -57,7 +114,9 @@ def parse_time(value: Any) -> str:
         )
     match = TIME.match(value.strip()) if isinstance(value, str) else None
     if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ValueError(f'"{value}" is not a time (HH:MM, 00:00–23:59)')
+        meant = time_from_words(value) if isinstance(value, str) else None
+        hint = f'; write "{meant}"' if meant is not None else ""
+        raise ValueError(f'"{value}" is not a time (HH:MM, 00:00–23:59){hint}')
     return f"{int(match[1]):02d}:{match[2]}"
 
 

@@ -14,6 +14,12 @@ How each spec compiles, and why (Prefect 3.9, `prefect/server/schemas/schedules.
   anchor; bounded `every` specs compile to a UTC rrule (`FREQ=SECONDLY`, COUNT for `max_runs`).
   `once` is a one-run UTC rrule.
 - `max_runs` is never DeploymentScheduleCreate.max_scheduled_runs, which caps *pending* runs.
+- A cron whose minute or hour field starts with `*` counts elapsed time, as Vixie/Debian cron
+  (and cronsim) do: a time a spring-forward gap skips does not run, and a time a fall-back
+  repeats runs in both passes. Prefect fires a repeated wall time once, so the second passes
+  are a schedule of their own (`rrules.repeat_rrules`, slug suffix `-fall-back`); where
+  Prefect's cron would fire a skipped time shifted onto a time the cron lacks (`0 */2 * * *`:
+  02:00 -> 03:00), the runs take the rrule form, which drops it.
 
 Specs whose `start` has passed by compile time take the cheaper unbounded form: the server only
 ever schedules from "now", so both forms create the same runs.
@@ -33,7 +39,14 @@ from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRu
 from deployments.schedules.clock import instant, parse_duration, stamp
 from deployments.schedules.dst import has_partial_hour_shift
 from deployments.schedules.expansion import rrule_runs
-from deployments.schedules.rrules import Clause, calendar_rrule, join_numbers, time_groups
+from deployments.schedules.rrules import (
+    Clause,
+    calendar_rrule,
+    gap_moves_off_the_times,
+    join_numbers,
+    repeat_rrules,
+    time_groups,
+)
 
 
 class CompilableSpec(Protocol):
@@ -46,6 +59,9 @@ class CompilableSpec(Protocol):
     start: datetime | None
     end: datetime | None
     max_runs: int | None
+
+    @property
+    def counts_elapsed_time(self) -> bool: ...
 
     def zone(self, default_timezone: str | None) -> str: ...
 
@@ -71,10 +87,13 @@ def compile_spec(
             specs pick a cheaper equivalent form once their start has passed.
 
     Returns:
-        One schedule, or several (slugs suffixed -0, -1, ...) when a spec needs several crons.
+        One schedule, or several when a spec needs several crons (slugs suffixed -1, -2, ...),
+        plus, for a cron counting elapsed time, the second passes of repeated hours (suffixed
+        -fall-back).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     zone = spec.zone(default_timezone)
+    second_passes: list[Any] = []
     if spec.once is not None:
         # In UTC: the instant is known, and no zone's DST can be misread on the way.
         once = instant(spec.once, ZoneInfo(zone)).replace(tzinfo=None)
@@ -82,12 +101,18 @@ def compile_spec(
     elif spec.every is not None:
         schedules = [_every_schedule(spec, zone, now)]
     else:
-        schedules = _calendar_schedules(spec, zone, now)
+        schedules, second_passes = _calendar_schedules(spec, zone, now)
     slug = spec.slug()
-    slugs = [slug] if len(schedules) == 1 else [f"{slug}-{i}" for i in range(len(schedules))]
+    slugs = [slug] if len(schedules) == 1 else [f"{slug}-{i}" for i in range(1, len(schedules) + 1)]
+    suffixes = (
+        ["fall-back"]
+        if len(second_passes) == 1
+        else [f"fall-back-{i}" for i in range(1, len(second_passes) + 1)]
+    )
+    slugs += [f"{slug}-{suffix}" for suffix in suffixes]
     return [
         DeploymentScheduleCreate(schedule=schedule, active=active, slug=name)
-        for schedule, name in zip(schedules, slugs, strict=True)
+        for schedule, name in zip([*schedules, *second_passes], slugs, strict=True)
     ]
 
 
@@ -131,23 +156,42 @@ def _every_schedule(spec: CompilableSpec, zone: str, now: datetime) -> IntervalS
     return RRuleSchedule(rrule=f"DTSTART:{stamp(first.replace(tzinfo=None))}\nRRULE:{';'.join(parts)}")
 
 
-def _calendar_schedules(spec: CompilableSpec, zone: str, now: datetime) -> list[Any]:
+def _calendar_schedules(spec: CompilableSpec, zone: str, now: datetime) -> tuple[list[Any], list[Any]]:
+    """The schedules of a calendar spec: its runs, and the second passes of repeated hours (a
+    cron counting elapsed time)."""
     tz = ZoneInfo(zone)
     start, end, unbounded = _bounds(spec, tz, now)
+    clauses = spec.clauses()
+    elapsed = spec.counts_elapsed_time
     if unbounded:
+        year = now.astimezone(tz).year
         crons = _crons(spec)
         # A 30-minute DST shift can move a missing time onto one of another cron (Lord Howe);
         # several schedules would then both fire, so such specs take the single-rrule form.
-        if crons is not None and (len(crons) == 1 or not has_partial_hour_shift(zone, now.year)):
-            return [CronSchedule(cron=cron, timezone=zone) for cron in crons]
+        exact = crons is not None and (len(crons) == 1 or not has_partial_hour_shift(zone, now.year))
+        if exact and elapsed:
+            exact = not gap_moves_off_the_times(tuple(clauses), zone, year)
+        if crons is not None and exact:
+            second = repeat_rrules(clauses, zone, year, None, None) if elapsed else []
+            return (
+                [CronSchedule(cron=cron, timezone=zone) for cron in crons],
+                [RRuleSchedule(rrule=text, timezone=z) for text, z in second],
+            )
     lower = start if start is not None else instant(datetime.combine(now.astimezone(tz).date(), time()), tz)
-    clauses = spec.clauses()
+    first_year = lower.astimezone(tz).year
     if spec.max_runs is not None:
-        runs = rrule_runs(*calendar_rrule(clauses, zone, lower, end), spec.max_runs)
+        runs = rrule_runs(*calendar_rrule(clauses, zone, lower, end, skip_missing=elapsed), spec.max_runs)
+        if elapsed:
+            for text, rrule_zone in repeat_rrules(clauses, zone, first_year, lower, end):
+                runs = sorted({*runs, *rrule_runs(text, rrule_zone, spec.max_runs)})[: spec.max_runs]
         if len(runs) == spec.max_runs:
             end = runs[-1] if end is None else min(end, runs[-1])
-    text, rrule_zone = calendar_rrule(clauses, zone, lower, end)
-    return [RRuleSchedule(rrule=text, timezone=rrule_zone)]
+    text, rrule_zone = calendar_rrule(clauses, zone, lower, end, skip_missing=elapsed)
+    second = repeat_rrules(clauses, zone, first_year, lower, end) if elapsed else []
+    return (
+        [RRuleSchedule(rrule=text, timezone=rrule_zone)],
+        [RRuleSchedule(rrule=t, timezone=z) for t, z in second],
+    )
 
 
 def _crons(spec: CompilableSpec) -> list[str] | None:

@@ -1,6 +1,6 @@
 """The zones' UTC-offset changes, as Python's zoneinfo knows them and as dateutil (which localizes
-Prefect's rrules) reads them: spring-forward gaps, the years dateutil knows, the wall times it
-misplaces."""
+Prefect's rrules) reads them: spring-forward gaps, fall-back repeats, the years dateutil knows,
+the wall times it misplaces, and the zones of a fixed offset."""
 
 from __future__ import annotations
 
@@ -19,12 +19,24 @@ HORIZON_YEAR = 2100
 
 @dataclass(frozen=True)
 class Gap:
-    """A spring-forward gap: wall times [begin, end) seconds after `day`'s midnight do not exist."""
+    """A spring-forward gap: wall times [begin, end) seconds after `day`'s midnight do not exist
+    (`shift` seconds long). `year_repeats` uses it for a fall-back's repeated wall times too."""
 
     day: date
     begin: int
     end: int
     shift: int
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A fall-back: wall times [begin, end) seconds after `day`'s midnight occur twice; the second
+    time at UTC offset `offset` (seconds)."""
+
+    day: date
+    begin: int
+    end: int
+    offset: int
 
 
 @functools.cache
@@ -64,6 +76,27 @@ def year_gaps(zone: str, year: int) -> tuple[Gap, ...]:
             begin = int((wall - datetime.combine(wall.date(), time())).total_seconds())
             gaps.append(Gap(wall.date(), begin, begin + shift, shift))
     return tuple(gaps)
+
+
+@functools.cache
+def year_repeats(zone: str, year: int) -> tuple[Repeat, ...]:
+    """The zone's fall-back repeats whose change happens in `year`."""
+    repeats = []
+    for wall, before, after in year_changes(zone, year):
+        if after < before:
+            first = wall - (before - after)  # the repeated wall times are [first, wall)
+            begin = int((first - datetime.combine(first.date(), time())).total_seconds())
+            span = int((before - after).total_seconds())
+            repeats.append(Repeat(first.date(), begin, begin + span, int(after.total_seconds())))
+    return tuple(repeats)
+
+
+def whole_hour_zone(hours: int) -> str | None:
+    """The IANA zone of this fixed UTC offset in whole hours (Etc/GMT+5 for -05:00; POSIX signs),
+    or None beyond the offsets the Etc zones have (-12..+14)."""
+    if not -12 <= hours <= 14:
+        return None
+    return "UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"
 
 
 @functools.cache

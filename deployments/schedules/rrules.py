@@ -6,11 +6,16 @@ the missing times and an RRULE adds them at their true instant, derived from the
 DST rule (EXDATE/RDATE lists for zones without one). Past the years dateutil knows (it reads only
 32-bit tz data) nothing is corrected; zones whose negative DST it misreads get an
 offset-identical twin, or are refused when a run would be misplaced.
+
+A cron counting elapsed time (`*/30 * * * *`: Vixie's wildcard jobs) skips the missing times
+instead, and fires a repeated time twice: `repeat_rrules` adds the second passes, as rrules in a
+zone of the second pass's fixed UTC offset, where those wall times are unambiguous.
 """
 
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -22,15 +27,21 @@ from deployments.schedules.clock import DAY, stamp, wall_time
 from deployments.schedules.dst import (
     HORIZON_YEAR,
     Gap,
+    Repeat,
     dateutil_knows,
     misplaced_walls,
+    whole_hour_zone,
     year_changes,
     year_gaps,
+    year_repeats,
 )
 
 RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 # Zones with the same clocks as one whose negative DST dateutil misreads (checked before use).
 SAME_CLOCKS = {"Europe/Dublin": ("Europe/London",), "Eire": ("Europe/London",)}
+# DTSTART of an unbounded `repeat_rrules` set: fixed, so its text never changes with the day it
+# is compiled; yearly rules make expanding from it cheap.
+REPEAT_ANCHOR = datetime(2000, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,7 @@ class _GapRule:
         return found
 
     def lines(
-        self, prefix: str, times: Iterable[int], monthdays: Iterable[int], until: datetime
+        self, prefix: str, times: Iterable[int], monthdays: Iterable[int], until: datetime | None
     ) -> list[str]:
         """`prefix` (EXRULE or RRULE) lines for `times` on this rule's gap days among `monthdays`."""
         return _rule_lines(
@@ -167,8 +178,24 @@ def _gap_rules(gaps: list[Gap], first_year: int, last_year: int) -> list[_GapRul
     return rules
 
 
-def _rule_corrections(clauses: list[Clause], rules: list[_GapRule], until: datetime) -> list[str] | None:
-    """EXRULE lines dropping the missing times and RRULE lines adding them at their true instant."""
+def _days_on_rule(rule: _GapRule, clause: Clause) -> Iterable[int] | None:
+    """The days of `rule`'s window (BYMONTHDAY values) on which `clause` runs, or None if none."""
+    if clause.months is not None and rule.month not in clause.months:
+        return None
+    if clause.weekdays is not None and rule.weekday not in clause.weekdays:
+        return None
+    if clause.monthdays is None:
+        return rule.monthdays
+    length = calendar.monthrange(2001, rule.month)[1]
+    window = {d if d > 0 else length + 1 + d for d in rule.monthdays}
+    return window & {d if d > 0 else length + 1 + d for d in clause.monthdays} or None
+
+
+def _rule_corrections(
+    clauses: list[Clause], rules: list[_GapRule], until: datetime, *, skip_missing: bool
+) -> list[str] | None:
+    """EXRULE lines dropping the missing times and (unless `skip_missing`) RRULE lines adding
+    them at their true instant."""
     lines = []
     for rule in rules:
         if rule.month == 2 and any(c.monthdays is not None for c in clauses):
@@ -177,28 +204,21 @@ def _rule_corrections(clauses: list[Clause], rules: list[_GapRule], until: datet
         if not missing:
             continue
         lines += rule.lines("EXRULE", missing, rule.monthdays, until)
-        length = calendar.monthrange(2001, rule.month)[1]
+        if skip_missing:
+            continue
         for clause in clauses:
-            if clause.months is not None and rule.month not in clause.months:
-                continue
-            if clause.weekdays is not None and rule.weekday not in clause.weekdays:
-                continue
-            monthdays: Iterable[int] = rule.monthdays
-            if clause.monthdays is not None:
-                window = {d if d > 0 else length + 1 + d for d in rule.monthdays}
-                monthdays = window & {d if d > 0 else length + 1 + d for d in clause.monthdays}
-                if not monthdays:
-                    continue
+            monthdays = _days_on_rule(rule, clause)
             moved = [t + rule.shift for t in clause.times if rule.begin <= t < rule.end]
-            if moved:
+            if monthdays is not None and moved:
                 lines += rule.lines("RRULE", moved, monthdays, until)
     return lines
 
 
 def _listed_corrections(
-    clauses: list[Clause], gaps: list[Gap], low: datetime, high: datetime | None
+    clauses: list[Clause], gaps: list[Gap], low: datetime, high: datetime | None, *, skip_missing: bool
 ) -> list[str]:
-    """EXDATE/RDATE lines for each missing run of the given gaps (zones without a yearly rule)."""
+    """EXDATE lines for each missing run of the given gaps (zones without a yearly rule) and
+    (unless `skip_missing`) RDATE lines adding them at their true instant."""
     dropped, added = set(), set()
     for gap in gaps:
         midnight = datetime.combine(gap.day, time())
@@ -212,7 +232,7 @@ def _listed_corrections(
                     if gap.begin <= since_midnight < gap.end:
                         dropped.add(midnight + timedelta(seconds=since_midnight))
                         moved = midnight + timedelta(seconds=since_midnight + gap.shift)
-                        if low <= moved and (high is None or moved <= high):
+                        if not skip_missing and low <= moved and (high is None or moved <= high):
                             added.add(moved)
     lines = []
     if dropped:
@@ -248,12 +268,16 @@ def _rrule_zone(clauses: list[Clause], zone: str, low: datetime, high: datetime 
 
 
 def calendar_rrule(
-    clauses: list[Clause], zone: str, lower: datetime, upper: datetime | None
+    clauses: list[Clause], zone: str, lower: datetime, upper: datetime | None, *, skip_missing: bool = False
 ) -> tuple[str, str]:
     """One rrule set for the clauses' runs with instants in [lower, upper], DST gaps corrected.
 
     Prefect compares DTSTART and UNTIL with the runs as wall times, so both are written as the
     wall time of the bound's instant, which orders like the instants for every existing time.
+
+    Args:
+        skip_missing: a time a spring-forward gap skips does not run (elapsed time), instead of
+            running shifted forward by the gap (the time rule).
 
     Returns:
         The rrule text and the zone to localize it in.
@@ -290,8 +314,14 @@ def calendar_rrule(
         if any(gap.begin <= t + k * DAY < gap.end for t in all_times for k in range(gap.end // DAY + 1))
     ]
     rules = _gap_rules(gaps, first_year, last_year)
-    corrections = _rule_corrections(clauses, rules, corrected_until) if rules is not None else None
-    lines += corrections if corrections is not None else _listed_corrections(clauses, gaps, low, high)
+    corrections = (
+        _rule_corrections(clauses, rules, corrected_until, skip_missing=skip_missing)
+        if rules is not None
+        else None
+    )
+    if corrections is None:
+        corrections = _listed_corrections(clauses, gaps, low, high, skip_missing=skip_missing)
+    lines += corrections
     text = "\n".join(lines)
     if len(text) > MAX_RRULE_LENGTH:
         raise ValueError(
@@ -299,3 +329,167 @@ def calendar_rrule(
             f"{MAX_RRULE_LENGTH}); give an end, or fewer times inside the zone's DST change"
         )
     return text, _rrule_zone(clauses, zone, low, high, range(first_year, last_year + 1))
+
+
+@functools.cache
+def gap_moves_off_the_times(clauses: tuple[Clause, ...], zone: str, from_year: int) -> bool:
+    """Whether a time of the clauses that a spring-forward gap skips, moved forward by the gap (as
+    Prefect's cron schedules fire it), lands on a time the clauses do not have (`0 */2 * * *`:
+    02:00 -> 03:00), from `from_year` through HORIZON_YEAR."""
+    for year in range(from_year, HORIZON_YEAR + 1):
+        for gap in year_gaps(zone, year):
+            for days_later in range(gap.end // DAY + 1):
+                day = gap.day + timedelta(days=days_later)
+                for clause in clauses:
+                    if not clause.matches(day):
+                        continue
+                    for seconds in clause.times:
+                        since_midnight = seconds + days_later * DAY
+                        if not gap.begin <= since_midnight < gap.end:
+                            continue
+                        moved_day, moved_time = divmod(since_midnight + gap.shift, DAY)
+                        landing = gap.day + timedelta(days=moved_day)
+                        if not any(c.matches(landing) and moved_time in c.times for c in clauses):
+                            return True
+    return False
+
+
+def _second_passes(clauses: list[Clause], repeat: Repeat) -> list[datetime]:
+    """The clauses' wall times inside a repeat (naive, local): each runs a second time."""
+    midnight = datetime.combine(repeat.day, time())
+    walls: set[datetime] = set()
+    for days_later in range(repeat.end // DAY + 1):
+        day = repeat.day + timedelta(days=days_later)
+        for clause in clauses:
+            if clause.matches(day):
+                walls.update(
+                    midnight + timedelta(seconds=t + days_later * DAY)
+                    for t in clause.times
+                    if repeat.begin <= t + days_later * DAY < repeat.end
+                )
+    return sorted(walls)
+
+
+def _repeat_lines(
+    clauses: list[Clause],
+    repeats: list[Repeat],
+    first_year: int,
+    last_year: int,
+    delta: int,
+    until: datetime | None,
+) -> list[str] | None:
+    """Yearly RRULE lines for the clauses' times in these repeats, written `delta` seconds earlier
+    than their local wall time; None if no yearly rule predicts the repeats, or a time would move
+    to another day."""
+    spans = [Gap(r.day, r.begin, r.end, 0) for r in repeats]
+    rules = _gap_rules(spans, first_year, last_year)
+    if rules is None:
+        return None
+    lines = []
+    for rule in rules:
+        if rule.month == 2 and any(c.monthdays is not None for c in clauses):
+            return None  # February's length varies, so its days cannot be intersected once for all
+        for clause in clauses:
+            monthdays = _days_on_rule(rule, clause)
+            times = [t - delta for t in clause.times if rule.begin <= t < rule.end]
+            if any(not 0 <= t < DAY for t in times):
+                return None
+            if monthdays is not None and times:
+                lines += rule.lines("RRULE", times, monthdays, until)
+    return lines
+
+
+def _fixed_zones(offset: int) -> list[tuple[str, int]]:
+    """Zones of a fixed whole-hour offset near `offset` (seconds), and how many seconds their wall
+    clocks run behind a clock at `offset`: the floor hour's first, then the ceiling's."""
+    hours = offset // 3600
+    found = []
+    for whole in (hours, hours + 1) if offset % 3600 else (hours,):
+        zone = whole_hour_zone(whole)
+        if zone is not None:
+            found.append((zone, offset - whole * 3600))
+    return found or [("UTC", offset)]
+
+
+def repeat_rrules(
+    clauses: list[Clause], zone: str, first_year: int, lower: datetime | None, upper: datetime | None
+) -> list[tuple[str, str]]:
+    """Rrule sets firing the clauses' times a second time in each fall-back repeat (the second
+    pass), instants in [lower, upper]: one (text, zone) per UTC offset of the second passes.
+
+    Prefect's crons and rrules fire a repeated wall time once, at its first occurrence; a cron
+    counting elapsed time fires it in both passes. Each set is localized in an Etc zone of a
+    fixed whole-hour offset, where no wall time is ambiguous: the second pass's offset, or the
+    nearest (Newfoundland's -03:30 runs on Etc/GMT+4's clock, its times 30 minutes earlier).
+
+    Args:
+        first_year: the first year whose repeats count.
+        lower: the earliest instant; None: unbounded (DTSTART is REPEAT_ANCHOR, so the text is
+            the same whatever day it is compiled).
+        upper: the latest instant; None: unbounded.
+    """
+    last_year = min(upper.year + 1, HORIZON_YEAR) if upper is not None else HORIZON_YEAR
+    all_times = {t for c in clauses for t in c.times}
+    by_offset: dict[int, list[Repeat]] = {}
+    for year in range(first_year, last_year + 1):
+        for repeat in year_repeats(zone, year):
+            days = range(repeat.end // DAY + 1)
+            if any(repeat.begin <= t + k * DAY < repeat.end for t in all_times for k in days):
+                by_offset.setdefault(repeat.offset, []).append(repeat)
+    found = []
+    for offset, repeats in by_offset.items():
+        candidates = _fixed_zones(offset)
+        for rrule_zone, delta in candidates:
+            high = wall_time(upper, ZoneInfo(rrule_zone)) if upper is not None else None
+            lines = _repeat_lines(clauses, repeats, first_year, last_year, delta, high)
+            if lines is not None:
+                break
+        else:
+            rrule_zone, delta = candidates[0]
+            lines = _listed_repeats(clauses, repeats, zone, ZoneInfo(rrule_zone), delta, lower, upper)
+        if not lines:
+            continue
+        low = wall_time(lower, ZoneInfo(rrule_zone)) if lower is not None else REPEAT_ANCHOR
+        text = "\n".join([f"DTSTART:{stamp(low)}", *lines])
+        if len(text) > MAX_RRULE_LENGTH:
+            raise ValueError(
+                f"this cron counts elapsed time, so it runs twice in {zone}'s repeated hour when clocks "
+                f"go back, which needs an rrule of {len(text)} characters (Prefect allows "
+                f"{MAX_RRULE_LENGTH}); give hours without a * (a fixed-hour cron runs once)"
+            )
+        found.append((text, rrule_zone))
+    return found
+
+
+def _listed_repeats(
+    clauses: list[Clause],
+    repeats: list[Repeat],
+    zone: str,
+    tz: ZoneInfo,
+    delta: int,
+    lower: datetime | None,
+    upper: datetime | None,
+) -> list[str]:
+    """An RDATE line of each second pass in [lower, upper], on the clock of `tz` (`delta` seconds
+    behind the second pass's), for repeats no yearly rule predicts (Morocco's, around Ramadan).
+
+    Only as many years as Prefect's rrule length allows: past them a repeated time runs once, as
+    Prefect's own crons fire it, until an apply compiles the schedule again.
+    """
+    walls = [w - timedelta(seconds=delta) for r in repeats for w in _second_passes(clauses, r)]
+    low = wall_time(lower, tz) if lower is not None else None
+    high = wall_time(upper, tz) if upper is not None else None
+    listed = [w for w in walls if (low is None or low <= w) and (high is None or w <= high)]
+    if not listed:
+        return []
+    room = MAX_RRULE_LENGTH - len("DTSTART:20000101T000000\nRDATE:")
+    years = sorted({w.year for w in listed})
+    fitting = [y for y in years if len(",".join(stamp(w) for w in listed if w.year <= y)) <= room]
+    if not fitting:
+        raise ValueError(
+            f"this cron counts elapsed time, so it runs twice in {zone}'s repeated hour when clocks go "
+            f"back, and {zone}'s changes follow no yearly rule: listing one year of them exceeds "
+            f"Prefect's rrule length ({MAX_RRULE_LENGTH}); give hours without a * (a fixed-hour cron "
+            "runs once)"
+        )
+    return ["RDATE:" + ",".join(stamp(w) for w in listed if w.year <= fitting[-1])]

@@ -8,7 +8,7 @@ Also accepted, and normalized: a bare string ("30s", "02:00", "0 */6 * * *"), th
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
@@ -20,17 +20,20 @@ from prefect.client.schemas.actions import DeploymentScheduleCreate
 from prefect.client.schemas.schedules import CronSchedule
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from deployments.errors import closest, did_you_mean
 from deployments.schedules.clock import (
     DURATION,
     TIME,
     WEEKDAY_NAMES,
     WEEKDAYS,
     check_timezone,
+    duration_from_words,
     instant,
     parse_duration,
     parse_local_datetime,
     parse_time,
     seconds_of_day,
+    time_from_words,
 )
 from deployments.schedules.compile import compile_spec
 from deployments.schedules.rrules import Clause
@@ -39,6 +42,14 @@ KINDS = ("every", "cron", "daily", "weekly", "monthly", "once")
 FIELDS = (*KINDS, "timezone", "start", "end", "max_runs")
 # The seeds' `{type: ..., schedule: ...}` (gocron) and `{type: daily, time: ...}` (requirements).
 SEED_TYPES = {"duration": "every", "interval": "every", "cron": "cron", "daily": "daily"}
+# Words a cron may hold (month and weekday names, L, LW), and the long names people write in one
+# (`mon-friday`: a cron mistake, not English); any other word makes a would-be cron English.
+MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+CRON_WORDS = {*MONTHS, *WEEKDAYS, *WEEKDAY_NAMES, "l", "lw", "january", "february", "march", "april"}
+CRON_WORDS |= {"june", "july", "august", "september", "october", "november", "december"}
+CRON_POSITIONS = "minute hour day-of-month month day-of-week"
+# A slug longer than this is cut, and a hash of the whole keeps it distinct.
+SLUG_LENGTH = 60
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -58,8 +69,76 @@ def _reject_unknown_keys(data: Any, allowed: tuple[str, ...], what: str) -> None
         if unknown:
             raise ValueError(
                 f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in {what} "
-                f"(allowed: {', '.join(allowed)})"
+                f"(allowed: {', '.join(allowed)})" + did_you_mean(unknown[0], allowed)
             )
+
+
+def _is_english(text: str) -> bool:
+    """Whether a would-be cron holds words no cron has ("every 5 minutes", "daily at 2am")."""
+    return any(word not in CRON_WORDS for word in re.findall(r"[a-z]{2,}", text.lower()))
+
+
+def _cron_time(hhmm: str) -> str:
+    hour, minute = hhmm.split(":")
+    return f"{int(minute)} {int(hour)}"
+
+
+def _friendly_form(text: str) -> tuple[str, str | None] | None:
+    """The friendly spec (and a cron) that English such as "every 5 minutes" means, or None."""
+    words = " ".join(text.strip().lower().lstrip("@").split())
+    named = {
+        "hourly": ("{every: 1h}", "0 * * * *"),
+        "daily": ('{daily: ["00:00"]}', "0 0 * * *"),
+        "midnight": ('{daily: ["00:00"]}', "0 0 * * *"),
+        "every day": ('{daily: ["00:00"]}', "0 0 * * *"),
+        "weekly": ('{weekly: {days: [sun], at: ["00:00"]}}', "0 0 * * 0"),
+        "monthly": ('{monthly: {days: [1], at: ["00:00"]}}', "0 0 1 * *"),
+    }
+    if words in named:
+        return named[words]
+    match = re.fullmatch(r"(?:every|each) (second|minute|hour)", words)
+    compact = f"1{match[1][0]}" if match else duration_from_words(re.sub(r"^(?:every|each) ", "", words))
+    if compact is not None and re.match(r"^(?:every|each) ", words):
+        amount, unit = int(compact[:-1] or 0), compact[-1]
+        # A cron step restarts each hour (day), so only steps dividing 60 minutes (24 hours) are even.
+        step = "*" if amount == 1 else f"*/{amount}"
+        cron = None
+        if unit == "m" and amount < 60 and 60 % amount == 0:
+            cron = f"{step} * * * *"
+        elif unit == "h" and amount < 24 and 24 % amount == 0:
+            cron = f"0 {step} * * *"
+        return f"{{every: {compact}}}", cron
+    at = r"at (.+)"
+    match = re.fullmatch(rf"(?:(?:every|each) day|daily) {at}|{at}(?: (?:every|each) day| daily)?", words)
+    when = time_from_words(match[1] or match[2]) if match else None
+    if when is not None:
+        return f'{{daily: ["{when}"]}}', f"{_cron_time(when)} * * *"
+    match = re.fullmatch(rf"(?:(?:every|each|on) )?([a-z]+?)s? {at}", words)
+    if match and (day := _weekday(match[1])) is not None and (when := time_from_words(match[2])):
+        return (
+            f'{{weekly: {{days: [{day}], at: ["{when}"]}}}}',
+            f"{_cron_time(when)} * * {(WEEKDAYS.index(day) + 1) % 7}",
+        )
+    return None
+
+
+def _weekday(word: str) -> str | None:
+    """'monday', 'mon' -> 'mon'; anything else -> None."""
+    if word in WEEKDAYS:
+        return word
+    return WEEKDAYS[WEEKDAY_NAMES.index(word)] if word in WEEKDAY_NAMES else None
+
+
+def _english_hint(text: str) -> str:
+    """What to write instead of English in a schedule: the friendly form it means, or examples."""
+    friendly = _friendly_form(text)
+    if friendly is None:
+        return (
+            'write a schedule such as {every: 5m}, {daily: ["02:00"]} or '
+            '{weekly: {days: [mon], at: ["09:00"]}}, or a 5-field cron such as "0 2 * * *"'
+        )
+    spec, cron = friendly
+    return f"write {spec}" + (f', or a 5-field cron such as "{cron}"' if cron else "")
 
 
 class _DaysAtTimes(BaseModel):
@@ -110,7 +189,9 @@ class WeeklySpec(_DaysAtTimes):
             if key in WEEKDAY_NAMES:
                 key = WEEKDAYS[WEEKDAY_NAMES.index(key)]
             if key not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {item!r} (allowed: {', '.join(WEEKDAYS)})")
+                meant = closest(str(item), [*WEEKDAYS, *WEEKDAY_NAMES])
+                hint = f"; did you mean {_weekday(meant)!r}?" if meant is not None else ""
+                raise ValueError(f"unknown weekday {item!r} (allowed: {', '.join(WEEKDAYS)}){hint}")
             days.add(key)
         return sorted(days, key=WEEKDAYS.index)
 
@@ -151,6 +232,11 @@ def _spec_from_text(text: str) -> dict[str, Any]:
         return {"every": stripped}
     if TIME.match(stripped):
         return {"daily": [stripped]}
+    if _is_english(stripped):
+        raise ValueError(
+            f'"{text}" is not a schedule (a bare string is a duration such as 30s, a time such as '
+            f'"02:00", or a 5-field cron); {_english_hint(stripped)}'
+        )
     if len(stripped.split()) > 1:
         return {"cron": stripped}
     raise ValueError(
@@ -163,7 +249,10 @@ def _spec_from_seed(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     kind = data.pop("type")
     if kind not in SEED_TYPES:
-        raise ValueError(f"unknown schedule type {kind!r} (allowed: {', '.join(SEED_TYPES)})")
+        raise ValueError(
+            f"unknown schedule type {kind!r} (allowed: {', '.join(SEED_TYPES)})"
+            + did_you_mean(str(kind), list(SEED_TYPES))
+        )
     values = [data.pop(key) for key in ("schedule", "time") if key in data]
     if len(values) != 1:
         raise ValueError(f"a schedule of type {kind!r} needs exactly one of: schedule, time")
@@ -221,9 +310,14 @@ class ScheduleSpec(BaseModel):
     def _cron(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if _is_english(value):
+            raise ValueError(
+                f'cron "{value}" is not a cron expression (5 fields: {CRON_POSITIONS}); '
+                + _english_hint(value)
+            )
         fields = value.split()
         if len(fields) != 5:
-            raise ValueError(f'cron "{value}" has {len(fields)} fields, needs 5')
+            raise ValueError(f'cron "{value}" has {len(fields)} fields, needs 5 ({CRON_POSITIONS})')
         if "#" in value:
             raise ValueError(
                 f'cron "{value}" uses "#" (nth weekday), which is not supported; use numbers, names, '
@@ -310,10 +404,40 @@ class ScheduleSpec(BaseModel):
         """The schedule's IANA timezone: its own, else `default_timezone`, else UTC."""
         return check_timezone(self.timezone or default_timezone or "UTC")
 
+    @property
+    def counts_elapsed_time(self) -> bool:
+        """Whether this is a cron whose minute or hour field starts with `*` (`*/30 * * * *`,
+        `0 */2 * * *`): like Vixie/Debian cron's "wildcard" jobs it counts elapsed time across a
+        DST change (a skipped time does not run, a repeated one runs twice); any other cron, and
+        every other kind of calendar spec, follows the wall-clock time rule."""
+        if self.cron is None:
+            return False
+        minute, hour = self.cron.split()[:2]
+        return minute.startswith("*") or hour.startswith("*")
+
     def slug(self) -> str:
-        """Stable identifier: re-applying the same spec never duplicates its schedules."""
-        canonical = json.dumps(self.model_dump(mode="json", exclude_none=True), sort_keys=True)
-        return "tasklane-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        """A readable, stable name for the schedule in Prefect's UI, derived from the spec as
+        written: `every-10m`, `daily-0200-asia-shanghai`, `cron-0-2-x-x-x`; apply makes a task's
+        slugs unique (a numeric suffix)."""
+        if self.every is not None:
+            words = ["every", self.every]
+        elif self.cron is not None:
+            words = ["cron", *(_cron_field_words(field) for field in self.cron.split())]
+        elif self.daily is not None:
+            words = ["daily", *(t.replace(":", "") for t in self.daily)]
+        elif self.weekly is not None:
+            words = ["weekly", *self.weekly.days, *(t.replace(":", "") for t in self.weekly.at)]
+        elif self.monthly is not None:
+            words = ["monthly", *map(str, self.monthly.days), *(t.replace(":", "") for t in self.monthly.at)]
+        else:
+            words = ["once", self.once.strftime("%Y%m%d-%H%M") if self.once else ""]
+        if self.timezone:
+            words.append(self.timezone)
+        text = re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")
+        if len(text) > SLUG_LENGTH:
+            digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+            text = f"{text[: SLUG_LENGTH - 9].rstrip('-')}-{digest}"
+        return text
 
     def clauses(self) -> list[Clause]:
         """The spec's runs as wall-clock times on the days matching each clause (calendar specs)."""
@@ -348,6 +472,12 @@ class ScheduleSpec(BaseModel):
         """Compile to Prefect deployment schedules that fire exactly at this spec's runs from `now` on
         (see `deployments.schedules.compile.compile_spec`)."""
         return compile_spec(self, default_timezone, active=active, now=now)
+
+
+def _cron_field_words(field: str) -> str:
+    """A cron field in slug words: `*` -> x, `*/5` -> every5, `1-5` -> 1to5, `0,30` -> 0and30."""
+    text = field.lower().replace("*/", "every").replace("/", "every").replace("*", "x").replace("?", "x")
+    return text.replace("-", "to").replace(",", "and")
 
 
 def parse_schedules(raw: Any, *, now: datetime | None = None) -> list[ScheduleSpec]:

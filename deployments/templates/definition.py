@@ -7,9 +7,8 @@ at once, naming the file, the template and the field.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -17,7 +16,7 @@ from jinja2 import TemplateError
 from jinja2 import meta as jinja_meta
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deployments.errors import Problem, problems_from_validation
+from deployments.errors import Problem, did_you_mean, problems_from_validation
 from deployments.templates.jinja_env import environment, is_templated, reserved_names
 from deployments.templates.parameters import ParamSpec
 from deployments.templates.shell_lint import shell_problems
@@ -73,12 +72,6 @@ class Template(BaseModel):
     def example_values(self) -> dict[str, Any]:
         """Each parameter's `example`, where it has one."""
         return {name: spec.example for name, spec in self.params.items() if spec.example is not None}
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """'; did you mean 'x'?' naming the closest of `known`, or '' if none is close."""
-    hint = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
 def _walk_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -170,7 +163,10 @@ def _param_specs(params_raw: dict[Any, Any], where: str) -> tuple[dict[str, Para
             extra = f"is not a field of a template parameter (it takes: {takes})"
             for problem in _pydantic_problems(exc, where, extra):
                 sub = f"{field}.{problem.field}" if problem.field else field
-                problems.append(Problem(where, None, sub, problem.message))
+                message = problem.message
+                if message == extra and problem.field:
+                    message += did_you_mean(problem.field.rsplit(".", 1)[-1], list(ParamSpec.model_fields))
+                problems.append(Problem(where, None, sub, message))
             continue
         spec, mistakes = spec.problems()
         problems.extend(Problem(where, None, f"{field}.{sub}", message) for sub, message in mistakes)
@@ -191,7 +187,14 @@ def parse_template(
     for key in raw:
         if key not in TEMPLATE_KEYS:
             allowed = ", ".join(TEMPLATE_KEYS)
-            problems.append(Problem(where, None, str(key), f"is not a template key (allowed: {allowed})"))
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    str(key),
+                    f"is not a template key (allowed: {allowed})" + did_you_mean(str(key), TEMPLATE_KEYS),
+                )
+            )
     if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
         found = "nothing" if name is None else repr(name)
         problems.append(

@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from deployments.errors import validation_message
+from deployments.errors import did_you_mean, validation_message
 from deployments.schedules import ScheduleSpec, parse_duration
 from deployments.templates.yaml_text import yaml_inline
 
@@ -127,7 +127,8 @@ class ParamSpec(BaseModel):
             allowed = ", ".join(
                 plain_number(c) if not isinstance(c, bool) else shown_value(c) for c in self.choices
             )
-            raise InvalidValue(f"must be one of {allowed}; found {shown_value(value)}")
+            hint = did_you_mean(value, [str(c) for c in self.choices]) if isinstance(value, str) else ""
+            raise InvalidValue(f"must be one of {allowed}; found {shown_value(value)}{hint}")
         if self.pattern is not None and kind in PATTERN_TYPES and not re.fullmatch(self.pattern, result):
             raise InvalidValue(f"must match the pattern {self.pattern}; found {shown_value(value)}")
         return result

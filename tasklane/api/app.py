@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from deployments.apply import Target
+from tasklane import console
 from tasklane.api import compat
 from tasklane.api.auth import TokenStore
 from tasklane.api.core import AppState, TtlCache, install_error_handlers
@@ -26,6 +28,10 @@ Every endpoint but `/health` needs `Authorization: Bearer <token>` (`tasklane to
 --role viewer|operator|admin`). Errors are `{code, message, errors: [{field, message}]}`.
 Every change is recorded as a `tasklane.*` Prefect event (`GET /api/scheduler/audit`).
 """
+
+
+# Where /docs and /redoc find their scripts, styles and icon.
+DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
@@ -50,7 +56,15 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             finally:
                 app.state.client = None
 
-    app = FastAPI(title="Tasklane API", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI's and ReDoc's JS and CSS from the package (fastapi-offline
+    # ships them, under their own licences: Apache-2.0, MIT), not from a CDN: they work offline.
+    app = FastAPIOffline(
+        title="Tasklane API",
+        version="1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+    )
     app.state.tasklane = AppState(
         target=Target(work_pool=settings.pool.name, timezone=settings.timezone, project=settings.project),
         api=api,
@@ -66,6 +80,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.include_router(compat.scheduler_router)
     for resource in (tasks, trash, executions, stats, templates, schedules, audit):
         app.include_router(resource.router)
+    console.mount(app, settings)  # the console's pages at / (/console/...), its sign-in its own
     return app
 
 

@@ -59,6 +59,7 @@ from tasklane.api.views import (
     delete_task,
     deleted_message,
     duration,
+    has_status,
     mapping_from_task_in,
     read_task,
     rows,
@@ -137,9 +138,10 @@ async def list_tasks(ctx: Ctx = VIEWER) -> TaskList:
 
 @router.get("/tasks/status/{status}", response_model=TaskList, tags=["compat: Go/Gin", "compat: FastAPI"])
 async def tasks_by_status(status: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -> TaskList:
-    """Tasks whose latest run is in `status` (a task that never ran is PENDING)."""
+    """Tasks whose last outcome is `status` (a task none of whose runs has ended is PENDING), or
+    whose run in flight is (`metadata.running.status`: PENDING, RUNNING)."""
     wanted = parse_status(status)
-    tasks = [t for t in await _tasks(ctx) if t.status == wanted]
+    tasks = [t for t in await _tasks(ctx) if has_status(t, wanted)]
     return TaskList(total_count=len(tasks), data=tasks)
 
 
@@ -158,8 +160,8 @@ async def _find(ctx: Ctx, ident: str):
 
 async def _task_with_result(ctx: Ctx, deployment) -> Task:
     (row,) = await rows(ctx, [deployment])
-    last = await recent_runs(ctx.client, deployment.id, limit=1)
-    result = (await run_results(ctx.client, [last[0].id])).get(last[0].id) if last else None
+    last = row.last_run_id  # the last outcome's run
+    result = (await run_results(ctx.client, [last])).get(last) if last else None
     return to_task(deployment, row, result)
 
 

@@ -30,7 +30,11 @@ class Task(BaseModel):
     task_type: Literal["IMMEDIATE", "SCHEDULED"]
     type: str | None = Field(None, description="Tasklane task type: shell, python, http, ...")
     cron_expr: str | None = None
-    status: str = Field(..., description="PENDING, RUNNING, DONE, FAILED, RETRY, TIMEOUT or CANCELLED.")
+    status: str = Field(
+        ...,
+        description="The last outcome: DONE, FAILED, TIMEOUT or CANCELLED; PENDING (or RUNNING) while no "
+        "run has ended yet. A run in flight is `metadata.running` ({state, status, since}).",
+    )
     created_at: datetime | None = None
     updated_at: datetime | None = None
     priority: str
@@ -179,10 +183,17 @@ class TaskSummary(BaseModel):
     name: str
     group: str | None
     status: Literal["active", "disabled"]
-    schedule: str
+    schedule: str = Field(description="As the catalog writes it: `every 10m`, `daily 02:00 Asia/Shanghai`.")
+    timezone: str | None = Field(None, description="The zone of the times below (the schedule's).")
     next_run: datetime | None = None
-    last_run: datetime | None = None
-    last_status: str | None = None
+    last_run: datetime | None = Field(None, description="When the last run to end (its outcome) ended.")
+    last_status: str | None = Field(
+        None, description="The last outcome: success, failed or cancelled; null: no run has ended yet."
+    )
+    running_status: str | None = Field(
+        None, description="A run in flight: pending, running (cancelled while cancelling); null: none."
+    )
+    running_since: datetime | None = None
     type: str | None = None
     description: str = ""
     priority: str | None = None

@@ -10,11 +10,12 @@ from prefect.client.schemas.responses import DeploymentResponse
 
 from deployments.apply import read_task_deployments
 from deployments.catalog import TASK_NAME, TaskSpec
+from deployments.schedules import parse_schedules
 from deployments.trash import is_trashed, name_in_trash
 from tasklane.api.core import ApiError, Ctx
 from tasklane.api.schemas import Execution, RetryPolicyBody, Task, TaskBody, TaskIn, TaskSummary
 from tasklane.history.statuses import SCHEDULER_STATUS, status_of_state
-from tasklane.tasks.lookup import TaskRow, describe_schedules, tag_value, task_rows
+from tasklane.tasks.lookup import TaskRow, describe_schedules, tag_value, task_rows, written_schedules
 from tasklane.tasks.manage import RESERVED_TAG_PREFIXES
 from tasklane.tasks.save import TITLE_TAG_PREFIX, find_task_by_id, save_task, slug, task_mapping, title_of
 from tasklane.tasks.trash import Trashed, trash_tasks
@@ -50,7 +51,7 @@ async def rows(ctx: Ctx, deployments: list[DeploymentResponse]) -> list[TaskRow]
     """`tasks.lookup.task_rows` of the deployments (next run, last state), briefly cached."""
 
     async def load() -> list[TaskRow]:
-        return await task_rows(ctx.client, deployments)
+        return await task_rows(ctx.client, deployments, ctx.target.timezone)
 
     key = ("rows", tuple((d.id, d.updated) for d in deployments))
     return await ctx.state.cache.get(key, load)
@@ -73,9 +74,29 @@ def cron_expr(deployment: DeploymentResponse) -> str | None:
     return None if text == "-" else text
 
 
+def task_status(row: TaskRow) -> str:
+    """The old systems' status of a task: its last outcome's (DONE, FAILED, TIMEOUT, CANCELLED);
+    for a task none of whose runs has ended yet, its run in flight's (PENDING, RUNNING), else
+    PENDING. A run in flight never hides the last outcome: it is `running_status`."""
+    return status_of_state(row.last_state if row.last_state is not None else row.running_state)
+
+
+def running_status(row: TaskRow) -> str | None:
+    """The status of the task's run in flight (PENDING, RUNNING, CANCELLED for Cancelling); None: none."""
+    return status_of_state(row.running_state) if row.running_state is not None else None
+
+
+def has_status(task: Task, status: str) -> bool:
+    """Whether a task (as `to_task` made it) is in `status`: its `status`, or its run in flight's
+    (`metadata.running.status`): `GET /tasks/status/{status}` lists what the tasks show."""
+    running = task.metadata.get("running") or {}
+    return status in (task.status, running.get("status"))
+
+
 def to_task(deployment: DeploymentResponse, row: TaskRow, result: Any = None) -> Task:
-    """The Go/Gin scheduler's Task of a deployment; `status` is its latest run's, in the old
-    systems' names."""
+    """The Go/Gin scheduler's Task of a deployment: `status` is its last outcome's (`task_status`),
+    `execution_result` that run's state, end time and `result`; a run in flight is
+    `metadata.running` ({state, status, since}). Times are in the zone of the task's schedule."""
     policy = deployment.parameters.get("policy", {})
     delays = policy.get("retry_delays") or []
     retry = None
@@ -91,13 +112,17 @@ def to_task(deployment: DeploymentResponse, row: TaskRow, result: Any = None) ->
         execution = {"state": row.last_state, "at": row.last_run.isoformat() if row.last_run else None}
         if result is not None:
             execution["result"] = result
+    running = None
+    if row.running_state is not None:
+        since = row.running_since.isoformat() if row.running_since else None
+        running = {"state": row.running_state, "status": running_status(row), "since": since}
     return Task(
         id=deployment.name,
         name=title_of(deployment),
         task_type="SCHEDULED" if deployment.schedules else "IMMEDIATE",
         type=row.type,
         cron_expr=cron_expr(deployment),
-        status=status_of_state(row.last_state),
+        status=task_status(row),
         created_at=deployment.created,
         updated_at=deployment.updated,
         priority=row.priority or "MEDIUM",
@@ -106,7 +131,9 @@ def to_task(deployment: DeploymentResponse, row: TaskRow, result: Any = None) ->
             "description": deployment.description or "",
             "enabled": row.enabled,
             "schedule": row.schedule,
+            "timezone": row.timezone,
             "next_run": row.next_run.isoformat() if row.next_run else None,
+            "running": running,
             "deployment_id": str(deployment.id),
         },
         tags=user_tags(deployment),
@@ -120,16 +147,21 @@ def to_task(deployment: DeploymentResponse, row: TaskRow, result: Any = None) ->
 
 
 def to_summary(deployment: DeploymentResponse, row: TaskRow) -> TaskSummary:
-    """the scheduler requirements' task row."""
+    """the scheduler requirements' task row: `last_run` / `last_status` are the last outcome (its
+    end time), `running_status` / `running_since` the run in flight."""
+    running = running_status(row)
     return TaskSummary(
         id=deployment.name,
         name=title_of(deployment),
         group=row.group,
         status="active" if row.enabled else "disabled",
         schedule=row.schedule,
+        timezone=row.timezone,
         next_run=row.next_run,
         last_run=row.last_run,
         last_status=SCHEDULER_STATUS[status_of_state(row.last_state)] if row.last_state else None,
+        running_status=SCHEDULER_STATUS[running] if running else None,
+        running_since=row.running_since,
         type=row.type,
         description=deployment.description or "",
         priority=row.priority,
@@ -288,6 +320,14 @@ async def create_task(
     return task, await ctx.client.read_deployment(deployment_id)
 
 
+def _compiles(schedule: Any) -> bool:
+    try:
+        parse_schedules(schedule)
+    except ValueError:  # pydantic's ValidationError too
+        return False
+    return True
+
+
 async def update_task(
     ctx: Ctx,
     deployment: DeploymentResponse,
@@ -300,9 +340,12 @@ async def update_task(
     A task a catalog file defines answers 409 naming the file, unless `detach` takes it over.
     """
     before = task_mapping(deployment)
-    keep = not schedule_given and "schedule" in before
+    # The specs of the task's kept definition compile again (and stay in it, so lists and export
+    # still read them as written); schedules read back from a deployment without one (an rrule,
+    # an interval's anchor lost) or a `once` now past do not: the compiled ones are kept as they are.
+    written = written_schedules(deployment)
+    keep = not schedule_given and "schedule" in before and not (written and _compiles(before["schedule"]))
     if keep:
-        # The server holds compiled schedules; an rrule one cannot be read back as a spec.
         mapping = {k: v for k, v in mapping.items() if k != "schedule"}
     task = ctx.parse(mapping)
     previous = ctx.parse({k: v for k, v in before.items() if k != "schedule"})

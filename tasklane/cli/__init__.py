@@ -2,9 +2,10 @@
 
 - `catalog`: validate, apply, preview, types, template list|show, new;
 - `tasks`: list, show, enable, disable, delete, clone, export, run;  `trash`: trash list|restore|purge;
-- `runs`: history, logs, cancel, explain;
+- `runs`: history, upcoming, logs, cancel, explain;
 - `reports`: stats, report;
-- `stack`: up, down, api;  `tokens`: token create|list|revoke;  `chat`: listen;
+- `stack`: up, down, api;  `tokens`: token create|list|revoke;  `users`: user add|list|remove|passwd;
+  `chat`: listen;
 - `audit`: audit (the change trail; every changing command above is on it as `os:<user>`).
 
 It talks to the Prefect server that Prefect's own settings name (PREFECT_API_URL, the
@@ -24,12 +25,12 @@ import sys
 
 import typer
 
-from tasklane.cli import audit, catalog, chat, reports, runs, stack, tasks, tokens, trash
+from tasklane.cli import audit, catalog, chat, reports, runs, stack, tasks, tokens, trash, users
 
 app = typer.Typer(
     help="Tasklane: a task catalog on Prefect 3.", no_args_is_help=True, pretty_exceptions_enable=False
 )
-for noun in (catalog, tasks, trash, runs, reports, stack, tokens, chat, audit):
+for noun in (catalog, tasks, trash, runs, reports, stack, tokens, users, chat, audit):
     app.add_typer(noun.app)
 
 

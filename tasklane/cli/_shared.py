@@ -44,7 +44,7 @@ def run_reporting_errors(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine; turn the errors a user can act on into one clear line."""
     try:
         return asyncio.run(coro)
-    except DeploymentsError as exc:
+    except DeploymentsError as exc:  # tasklane.history's HistoryError (an unknown run, ...) among them
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -82,8 +82,18 @@ def prefect_client():
     return get_client()
 
 
-def when(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S %Z") if value else "-"
+def when(value, zone: str | None = None) -> str:
+    """A time as `2026-01-01 02:00:00 CET`: in `zone` (an IANA name) if given and known."""
+    if not value:
+        return "-"
+    if zone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            value = value.astimezone(ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # an unknown zone: the time as it came (UTC from the server)
+    return value.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def cli_audited(client, action: str, task: str | None = None, *, deployment=None, **options: Any):

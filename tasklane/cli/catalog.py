@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -161,8 +162,14 @@ def preview(
     start: Annotated[
         str | None, typer.Option("--from", help="ISO date-time to start from (default now).")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object (keys below).")] = False,
 ) -> None:
-    """The next runs of a task's schedules (or of --spec), in the schedule's zone and in UTC."""
+    """The next runs of a task's schedules (or of --spec), in the schedule's zone and in UTC.
+
+    --json prints one object: task (its name, or null for --spec), schedules (each spec as
+    validated, its fields as the catalog writes them), runs [{local (ISO 8601 with the schedule
+    zone's offset), utc (ISO 8601), timezone (IANA)}]; a task without a schedule has none.
+    """
     from datetime import UTC, datetime
 
     from deployments.schedules import parse_spec_text
@@ -183,6 +190,9 @@ def preview(
                 raise typer.Exit(2)
             specs = task.schedule
             if not specs:
+                if as_json:
+                    sys.stdout.write(json.dumps({"task": name, "schedules": [], "runs": []}, indent=2) + "\n")
+                    return
                 console.print(f"{name} has no schedule: it runs when started (or after its upstream tasks).")
                 return
         runs = sorted(
@@ -201,6 +211,17 @@ def preview(
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    if as_json:
+        document = {
+            "task": name,
+            "schedules": [s.model_dump(mode="json", exclude_none=True) for s in specs],
+            "runs": [
+                {"local": local.isoformat(), "utc": utc.isoformat(), "timezone": str(local.tzinfo)}
+                for utc, local in runs
+            ],
+        }
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        return
     table = Table("#", "local time", "UTC")
     for index, (utc, local) in enumerate(runs, 1):
         table.add_row(
@@ -215,5 +236,6 @@ def types() -> None:
     from deployments.task_types import registered_task_types
 
     for task_type in registered_task_types().values():
-        fields = ", ".join(task_type.job_model.model_fields)
+        # As the catalog writes them: a field's alias (`json`), not its Python name.
+        fields = ", ".join(info.alias or n for n, info in task_type.job_model.model_fields.items())
         console.print(f"[bold]{task_type.name}[/bold]: {task_type.description}  ({fields})")

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 import yaml
@@ -22,16 +25,76 @@ from tasklane.cli._shared import (
     prefect_client,
     run_reporting_errors,
     target_of,
-    when,
 )
 from tasklane.settings import get_settings
+
+if TYPE_CHECKING:
+    from tasklane.tasks.lookup import TaskRow
+
+# States a run is put back in when it cannot start yet: `run --wait` says why (`explain`).
+WAIT_STATE_NAMES = frozenset({"AwaitingConcurrencySlot", "Late"})
 
 app = typer.Typer()
 
 
+def local_time(value: datetime | None) -> str:
+    """A time as the task's zone shows it, with the zone's offset: `2026-05-01 02:00 +08:00`,
+    `2026-05-01 02:00 UTC` (`-` for none)."""
+    if value is None:
+        return "-"
+    offset = value.strftime("%z")
+    zone = "UTC" if offset in ("", "+0000", "-0000") else f"{offset[:3]}:{offset[3:]}"
+    return f"{value:%Y-%m-%d %H:%M} {zone}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def row_json(row: TaskRow) -> dict[str, Any]:
+    """A row of `tasklane list --json` (its keys are listed in the command's help)."""
+    return {
+        "name": row.name,
+        "type": row.type,
+        "group": row.group,
+        "priority": row.priority,
+        "enabled": row.enabled,
+        "schedule": row.schedule,
+        "timezone": row.timezone,
+        "next_run": _iso(row.next_run),
+        "last_state": row.last_state,
+        "last_ended": _iso(row.last_run),
+        "running_state": row.running_state,
+        "running_since": _iso(row.running_since),
+        "deployment_id": str(row.deployment_id),
+    }
+
+
+def _in_flight(row: TaskRow) -> str:
+    return f"{row.running_state} since {local_time(row.running_since)}" if row.running_state else "-"
+
+
+def _outcome(row: TaskRow) -> str:
+    """The last outcome and when it ended; a run in flight on a line of its own below it."""
+    text = f"{row.last_state} {local_time(row.last_run)}" if row.last_state else "-"
+    return text + (f"\n{_in_flight(row)}" if row.running_state else "")
+
+
 @app.command(name="list")
-def list_command() -> None:
-    """Tasks on the server: type, group, priority, schedule, next run, last state."""
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of the rows (keys below).")] = False,
+) -> None:
+    """Tasks on the server: type, group, priority, schedule, next run, last outcome.
+
+    The last outcome is the state of the latest run that ended (Completed, Failed, TimedOut,
+    Crashed, Cancelled, ...) and when it ended; a run still pending or running is shown below it
+    ("Running since ..."), never instead of it. Schedules read as the catalog writes them; times
+    are in the zone of the task's schedule, with its UTC offset.
+
+    --json prints a list of objects with the keys: name, type, group, priority, enabled (bool),
+    schedule (as the catalog writes it), timezone (IANA), next_run, last_state, last_ended,
+    running_state, running_since (ISO 8601 with the zone's offset, or null), deployment_id.
+    """
     settings = get_settings()
 
     async def go():
@@ -41,7 +104,10 @@ def list_command() -> None:
             return await list_tasks(client, target_of(settings))
 
     rows = run_reporting_errors(go())
-    table = Table("name", "type", "group", "priority", "schedule", "next run", "last state")
+    if as_json:
+        sys.stdout.write(json.dumps([row_json(row) for row in rows], indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table("name", "type", "group", "priority", "schedule", "next run", "last outcome")
     for row in rows:
         table.add_row(
             row.name + ("" if row.enabled else " (disabled)"),
@@ -49,30 +115,36 @@ def list_command() -> None:
             row.group or "-",
             row.priority or "-",
             row.schedule,
-            when(row.next_run),
-            row.last_state or "-",
+            local_time(row.next_run),
+            _outcome(row),
         )
-    console.print(table)
+    console.print(table, highlight=False)
 
 
 @app.command()
 def show(name: str) -> None:
-    """One task: its deployment, parameters, schedules and recent runs."""
+    """One task: its deployment, parameters, schedules, last outcome and recent runs."""
+    settings = get_settings()
 
     async def go():
         from tasklane.tasks.lookup import show_task
         from tasklane.tasks.manage import downstream_of
 
         async with prefect_client() as client:
-            return await show_task(client, name), await downstream_of(client, name)
+            detail = await show_task(client, name, timezone=settings.timezone)
+            return detail, await downstream_of(client, name)
 
     detail, downstream = run_reporting_errors(go())
     row, deployment = detail.row, detail.deployment
+    zone = ZoneInfo(row.timezone)
     console.print(f"[bold]{row.name}[/bold]  ({row.type}, group {row.group}, priority {row.priority})")
     if deployment.description:
         console.print(deployment.description)
     console.print(f"deployment: {deployment.id}  queue: {deployment.work_queue_name}  enabled: {row.enabled}")
-    console.print(f"schedule: {row.schedule}   next run: {when(row.next_run)}")
+    next_run = f"{local_time(row.next_run)} ({row.timezone})" if row.next_run else "-"
+    console.print(f"schedule: {row.schedule}   next run: {next_run}", highlight=False)
+    last = f"{row.last_state} (ended {local_time(row.last_run)})" if row.last_state else "- (none ended yet)"
+    console.print(f"last state: {last}   in flight: {_in_flight(row)}", highlight=False)
     upstream = [t.split(":", 1)[1] for t in deployment.tags if t.startswith("upstream:")]
     console.print(f"runs after: {', '.join(upstream) or '-'}   runs before: {', '.join(downstream) or '-'}")
     # The effective timeout and retries, and whether the task or settings `execution` set them.
@@ -84,17 +156,14 @@ def show(name: str) -> None:
     if detail.recent_runs:
         table = Table("run", "state", "started", "duration")
         for run in detail.recent_runs:
+            started = run.start_time.astimezone(zone) if run.start_time else None
             table.add_row(
                 str(run.id),
                 run.state_name or "-",
-                when(run.start_time),
+                local_time(started),
                 f"{run.total_run_time.total_seconds():.1f}s",
             )
         console.print(table)
-
-
-
-
 
 
 def _set_enabled(name: str | None, group: str | None, enabled: bool) -> None:
@@ -261,6 +330,7 @@ def run(
     async def go():
         from tasklane.history.logs import follow_run
         from tasklane.tasks.lookup import run_task
+        from tasklane.tasks.manage import explain
 
         async with prefect_client() as client:
             change = {"run": True, "overrides": overrides} if overrides else {"run": True}
@@ -272,10 +342,25 @@ def run(
                 return flow_run
 
             def show_log(log) -> None:
+                if log.message.startswith("Aborted submission of flow run"):
+                    return  # the worker's word for "it must wait": show_wait says why, once
                 stamp = log.timestamp.strftime("%H:%M:%S")
                 console.print(f"{stamp} {log.message}", highlight=False, markup=False)
 
-            return await follow_run(client, flow_run.id, on_log=show_log)
+            explained: set[str] = set()
+
+            async def show_wait(current) -> None:
+                # A run that has to wait (its task's limit, a full pool...) goes back to a
+                # Scheduled state; say why in the words of `tasklane explain`, once per reason.
+                state = current.state
+                if state.name not in WAIT_STATE_NAMES or state.name in explained:
+                    return  # a waiting run is tried again every few seconds: say it once
+                explained.add(state.name)
+                sentence = (await explain(client, str(current.id))).sentence
+                stamp = datetime.now().strftime("%H:%M:%S")
+                console.print(f"{stamp} waiting: {sentence}", highlight=False, markup=False)
+
+            return await follow_run(client, flow_run.id, on_log=show_log, on_state=show_wait)
 
     flow_run = run_reporting_errors(go())
     if wait:

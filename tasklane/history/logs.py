@@ -1,6 +1,7 @@
 """A run's logs: read (offset, limit, level, grep), follow live until the run ends
 (`follow_run`, `follow_logs`), and export to a file. `tasklane logs`, `tasklane run --wait` and
-the REST API's `/executions/{id}/logs` all use these.
+the REST API's `/executions/{id}/logs` all use these, on the run `runs.resolve_run` finds by id,
+name or task.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFil
 from prefect.client.schemas.objects import FlowRun, Log, StateType
 from prefect.client.schemas.sorting import LogSort
 
-from tasklane.history.runs import PAGE
+from tasklane.history.runs import PAGE, HistoryError
 
 LOG_TRAIL_SECONDS = 1.5  # logs are shipped in batches and can trail the final state
 FINAL_STATES = {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
@@ -32,7 +33,7 @@ def level_number(level: str | int | None) -> int | None:
     try:
         return LEVELS[level.upper()]
     except KeyError:
-        raise ValueError(f"unknown log level {level!r} (one of {', '.join(LEVELS)})") from None
+        raise HistoryError(f"unknown log level {level!r}: expected one of {', '.join(LEVELS)}") from None
 
 
 def format_log(log: Log) -> str:
@@ -141,9 +142,12 @@ async def follow_run(
     on_log: Callable[[Log], Awaitable[None] | None] | None = None,
     poll_seconds: float = 0.5,
     timeout: float | None = None,
+    on_state: Callable[[FlowRun], Awaitable[None] | None] | None = None,
 ) -> FlowRun:
-    """Wait for a run to end, passing each new log line to `on_log`; return the final run."""
+    """Wait for a run to end, passing each new log line to `on_log` and the run to `on_state`
+    each time its state changes; return the final run."""
     seen: set[UUID] = set()
+    last_state: UUID | None = None
 
     async def drain() -> None:
         if on_log is None:
@@ -164,6 +168,11 @@ async def follow_run(
     deadline = None if timeout is None else loop.time() + timeout
     while True:
         flow_run = await client.read_flow_run(flow_run_id)
+        if on_state is not None and flow_run.state is not None and flow_run.state.id != last_state:
+            last_state = flow_run.state.id
+            outcome = on_state(flow_run)
+            if asyncio.iscoroutine(outcome):
+                await outcome
         await drain()
         if flow_run.state and flow_run.state.type in FINAL_STATES:
             # Logs are shipped in batches and can trail the final state by a moment.

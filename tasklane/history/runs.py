@@ -6,9 +6,15 @@ the CLI (`tasklane history|stats|logs|report`) share:
 
 - `RunQuery`: which runs (tags, task, group, deployments, a project's deployments, states, a
   time window) as Prefect's flow-run filters: the one selection every reader below builds on;
+  `RunQuery.past` / `RunQuery.upcoming` split the runs at "now" by expected start: history is
+  the past (finished, running, due, late), upcoming runs are their own view;
 - `read_runs`, `count_runs`: one page of runs (paged past the server's 200) and their number,
-  the only flow-run reads; `history` (the CLI, records) and `page_runs` (the REST API's
-  executions and the FastAPI services' history: total + typed runs, both queries at once) are views of them;
+  the only flow-run reads; `history` (the CLI, records), `upcoming` (`tasklane upcoming`) and
+  `page_runs` (the REST API's executions and the FastAPI services' history: total + typed runs,
+  both queries at once) are views of them;
+- `resolve_run`: the run a user means by a run id, a run name (as `tasklane run` prints it and
+  Prefect's UI shows it) or a task name (its latest started run): `tasklane logs|cancel|explain`
+  and the REST API's `/executions/{id}`; `find_run` is its first half (id or name only);
 - `finished_runs`: every run that ended in a window, paged by end time (used by reports and stats);
 - `task_stats`: `integrations.report.Stats` over a window from every finished run (per task, group
   and day, p95 durations): the CLI, the report flow;
@@ -30,14 +36,16 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_UI_URL
 
+from deployments.errors import DeploymentsError
 from integrations.report import RunRecord
 from tasklane.settings.reports import TASKLANE_TAG
 
@@ -50,23 +58,20 @@ UNFINISHED_TYPES = [t.value for t in StateType if t.value not in TERMINAL_TYPES]
 PAGE = 200  # the server's maximum page of flow runs
 
 
-# Status words -> Prefect state names/types (the old systems' DONE/FAILED/TIMEOUT/... and Prefect's).
-STATE_ALIASES: dict[str, tuple[str, str]] = {
-    "done": ("type", "COMPLETED"),
-    "success": ("type", "COMPLETED"),
-    "completed": ("type", "COMPLETED"),
-    "failed": ("type", "FAILED"),
-    "timeout": ("name", "TimedOut"),
-    "timed_out": ("name", "TimedOut"),
-    "timedout": ("name", "TimedOut"),
-    "crashed": ("type", "CRASHED"),
-    "cancelled": ("type", "CANCELLED"),
-    "canceled": ("type", "CANCELLED"),
-    "running": ("type", "RUNNING"),
-    "pending": ("type", "PENDING"),
-    "scheduled": ("type", "SCHEDULED"),
-    "retry": ("name", "AwaitingRetry"),
-}
+RUN_REF_EXPECTED = "expected a run id, a run name (as `tasklane run` prints) or a task name"
+
+
+class HistoryError(DeploymentsError):
+    """Input to a history read that names nothing there: a run, a state word, a log level. The
+    message says what was expected; a DeploymentsError, so every front end reports it as one line."""
+
+
+class UnknownRunError(HistoryError):
+    """No run has this id or name, and no task this name."""
+
+    def __init__(self, ref: str):
+        self.ref = ref
+        super().__init__(f"no run or task named {ref!r}: {RUN_REF_EXPECTED}")
 
 
 def ui_base_url() -> str | None:
@@ -117,8 +122,14 @@ async def post_json(client: PrefectClient, path: str, body: dict[str, Any]) -> A
     return response.json()
 
 
-async def _task_names(client: PrefectClient, runs: list[dict[str, Any]], cache: dict[str, str]) -> None:
-    """Fill `cache` with deployment id -> name (and flow id -> name for runs without a deployment)."""
+async def _task_names(
+    client: PrefectClient,
+    runs: list[dict[str, Any]],
+    cache: dict[str, str],
+    deployments: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Fill `cache` with deployment id -> name (and flow id -> name for runs without a deployment);
+    `deployments`, if given, with deployment id -> the deployment read (JSON)."""
     deployment_ids = {r["deployment_id"] for r in runs if r.get("deployment_id")} - set(cache)
     if deployment_ids:
         found = await post_json(
@@ -127,6 +138,8 @@ async def _task_names(client: PrefectClient, runs: list[dict[str, Any]], cache: 
             {"deployments": {"id": {"any_": sorted(deployment_ids)}}, "limit": len(deployment_ids)},
         )
         cache.update({d["id"]: d["name"] for d in found})
+        if deployments is not None:
+            deployments.update({d["id"]: d for d in found})
     flow_ids = {
         r["flow_id"] for r in runs if not cache.get(r.get("deployment_id") or "") and r.get("flow_id")
     } - set(cache)
@@ -137,13 +150,6 @@ async def _task_names(client: PrefectClient, runs: list[dict[str, Any]], cache: 
 
 def _task_of(run: dict[str, Any], cache: dict[str, str]) -> str:
     return cache.get(run.get("deployment_id") or "") or cache.get(run.get("flow_id") or "") or "?"
-
-
-def _state_filter(state: str) -> dict[str, Any]:
-    kind, value = STATE_ALIASES.get(state.lower(), ("name", state))
-    if kind == "type":
-        return {"type": {"any_": [value]}}
-    return {"name": {"any_": [value]}}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -160,8 +166,8 @@ class RunQuery:
         deployment_ids: runs of these deployments.
         deployment_tags: runs of deployments carrying all of these (a project's: `tasklane`,
             `tasklane-project:<p>`).
-        state: a Prefect state name or type, or a status word (STATE_ALIASES: done, timeout, ...).
-        state_names / state_types: runs in any of these state names / types.
+        state_names / state_types: runs in any of these state names / types (a state word's, as
+            `tasklane.history.statuses.state_word` reads it: done, failed, finished, ...).
         excluded_types: runs in none of these state types.
         finished: only runs in a final state (Completed, Failed, Cancelled, Crashed).
         since / until: the window, inclusive, on `window`: the expected start (history) or the
@@ -180,7 +186,6 @@ class RunQuery:
     task: str | None = None
     deployment_ids: tuple[UUID | str, ...] | None = None
     deployment_tags: tuple[str, ...] = ()
-    state: str | None = None
     state_names: tuple[str, ...] | None = None
     state_types: tuple[str, ...] | None = None
     excluded_types: tuple[str, ...] = ()
@@ -192,10 +197,22 @@ class RunQuery:
     def replace(self, **changes: Any) -> RunQuery:
         return replace(self, **changes)
 
+    def past(self, now: datetime) -> RunQuery:
+        """These runs expected to start by `now`: the history (finished, running, due or late;
+        never a run still to come). With `upcoming` it splits every run at `now`."""
+        until = now if self.until is None else min(self.until, now)
+        return replace(self, until=until, window="expected_start_time")
+
+    def upcoming(self, now: datetime) -> RunQuery:
+        """These runs expected to start after `now` (scheduled, or prefetched by a worker)."""
+        after = now + timedelta(microseconds=1)  # the server's `after_` is inclusive; `now` is the past's
+        since = after if self.since is None else max(self.since, after)
+        return replace(self, since=since, window="expected_start_time")
+
     @property
     def has_state(self) -> bool:
         named = self.state_names is not None or self.state_types is not None
-        return bool(self.state or named or self.excluded_types or self.finished)
+        return bool(named or self.excluded_types or self.finished)
 
     def filters(self, *, indexed: bool = False) -> dict[str, Any]:
         """The `flow_runs` / `deployments` filters of a flow-run query body (JSON).
@@ -206,7 +223,7 @@ class RunQuery:
         tags = [*self.tags, *([f"group:{self.group}"] if self.group else [])]
         if tags:
             flow_runs["tags"] = {"all_": tags}
-        state: dict[str, Any] = _state_filter(self.state) if self.state else {}
+        state: dict[str, Any] = {}
         if self.state_names is not None:
             state["name"] = {"any_": list(self.state_names)}
         if self.state_types is not None:
@@ -279,11 +296,17 @@ async def count_runs(client: PrefectClient, query: RunQuery) -> int:
 
 
 async def page_runs(
-    client: PrefectClient, query: RunQuery, *, offset: int = 0, limit: int = 20
+    client: PrefectClient,
+    query: RunQuery,
+    *,
+    offset: int = 0,
+    limit: int = 20,
+    sort: str = "EXPECTED_START_TIME_DESC",
 ) -> tuple[int, list[FlowRun]]:
-    """(how many runs `query` selects, one page of them newest first): the queries run at once."""
+    """(how many runs `query` selects, one page of them in `sort` order, newest first unless
+    told): the queries run at once."""
     total, page = await asyncio.gather(
-        count_runs(client, query), read_runs(client, query, offset=offset, limit=limit)
+        count_runs(client, query), read_runs(client, query, sort=sort, offset=offset, limit=limit)
     )
     return total, [FlowRun.model_validate(r) for r in page]
 
@@ -336,24 +359,195 @@ async def history(
     client: PrefectClient,
     task: str | None = None,
     group: str | None = None,
-    state: str | None = None,
+    *,
+    state_names: tuple[str, ...] | None = None,
+    state_types: tuple[str, ...] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 50,
-    *,
     tags: Iterable[str] = (TASKLANE_TAG,),
     offset: int = 0,
+    now: datetime | None = None,
 ) -> list[RunRecord]:
-    """Runs of Tasklane tasks, newest first (by expected start), filtered like the old systems' history API.
+    """The past runs of Tasklane tasks, newest first (by expected start), filtered like the old
+    systems' history API: runs expected to start by now (`RunQuery.past`), whatever their state
+    (finished, running, due, late); runs still to come are `upcoming`'s.
 
     Args:
-        task: a task (deployment) name. group: the task's group. state: a Prefect state name or
-            type (Completed, Failed, TimedOut, ...) or a status word (done, failed, timeout, ...).
-        since / until: runs expected to start in [since, until].
-        limit / offset: one page.
+        task: a task (deployment) name. group: the task's group.
+        state_names / state_types: runs in these Prefect states (a state word's:
+            `tasklane.history.statuses.state_word("failed")` ...).
+        since / until: runs expected to start in [since, until] (until: at most now).
+        limit / offset: one page. now: where the past ends (default: the clock).
     """
-    query = RunQuery(tags=tuple(tags), group=group, task=task, state=state, since=since, until=until)
+    query = RunQuery(
+        tags=tuple(tags),
+        group=group,
+        task=task,
+        state_names=state_names,
+        state_types=state_types,
+        since=since,
+        until=until,
+    ).past(now or datetime.now(UTC))
     return await to_records(client, await read_runs(client, query, offset=offset, limit=limit))
+
+
+@dataclass(frozen=True)
+class UpcomingRun:
+    """A run still to come: `tasklane upcoming`.
+
+    Attributes:
+        due: when it is expected to start (UTC). timezone: the zone of the schedule that made it
+            (None: not made by a schedule, or the schedule names none).
+    """
+
+    run_id: str
+    run_name: str
+    task: str
+    group: str | None
+    state: str
+    due: datetime
+    timezone: str | None
+    link: str | None
+
+
+def _schedule_zone(run: dict[str, Any], deployment: dict[str, Any] | None) -> str | None:
+    """The timezone of the schedule that made `run` (the scheduler names it in `created_by`)."""
+    schedules = (deployment or {}).get("schedules") or []
+    made_by = run.get("created_by") or {}
+    zones = {s["id"]: (s.get("schedule") or {}).get("timezone") for s in schedules if s.get("id") is not None}
+    if made_by.get("type") == "SCHEDULE" and made_by.get("id") in zones:
+        return zones[made_by["id"]]
+    distinct = set(zones.values())
+    return distinct.pop() if len(distinct) == 1 else None  # one zone for all its schedules: that one
+
+
+async def upcoming(
+    client: PrefectClient,
+    task: str | None = None,
+    group: str | None = None,
+    limit: int = 20,
+    *,
+    tags: Iterable[str] = (TASKLANE_TAG,),
+    now: datetime | None = None,
+) -> list[UpcomingRun]:
+    """The runs still to come (expected to start after now: `RunQuery.upcoming`), soonest first,
+    each with the timezone of the schedule that made it."""
+    query = RunQuery(tags=tuple(tags), group=group, task=task).upcoming(now or datetime.now(UTC))
+    runs = await read_runs(client, query, sort="EXPECTED_START_TIME_ASC", limit=limit)
+    names: dict[str, str] = {}
+    deployments: dict[str, dict[str, Any]] = {}
+    await _task_names(client, runs, names, deployments)
+    ui_url = ui_base_url()
+    found = []
+    for run in runs:
+        due = parse_time(run.get("expected_start_time"))
+        if due is None:
+            continue
+        state = run.get("state") or {}
+        found.append(
+            UpcomingRun(
+                run_id=str(run["id"]),
+                run_name=run.get("name") or "",
+                task=_task_of(run, names),
+                group=_tag(run.get("tags") or [], "group"),
+                state=run.get("state_name") or state.get("name") or "",
+                due=due,
+                timezone=_schedule_zone(run, deployments.get(run.get("deployment_id") or "")),
+                link=run_link(str(run["id"]), ui_url),
+            )
+        )
+    return found
+
+
+def _as_uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text.strip())
+    except ValueError:
+        return None
+
+
+async def _newest_named(client: PrefectClient, name: str, tags: tuple[str, ...]) -> FlowRun | None:
+    flow_runs: dict[str, Any] = {"name": {"any_": [name]}}
+    if tags:
+        flow_runs["tags"] = {"all_": list(tags)}
+    body = {"flow_runs": flow_runs, "sort": "EXPECTED_START_TIME_DESC", "limit": 1}
+    found = await post_json(client, "/flow_runs/filter", body)
+    return FlowRun.model_validate(found[0]) if found else None
+
+
+async def find_run(
+    client: PrefectClient, ref: str, *, tags: Iterable[str] = (TASKLANE_TAG,), any_run: bool = True
+) -> FlowRun | None:
+    """The run `ref` names by its id or its name; None if it names none (a task name, a typo).
+
+    A name is Prefect's run name, as `tasklane run` prints it and Prefect's UI shows it, whatever
+    its form (`banana-scallop`, `<task>-YYYYMMDD-HHMM`). Runs carrying all `tags` come first
+    (Tasklane's, a project's); `any_run`: then any run of that name. Two runs of one name: the
+    one expected to start last.
+    """
+    run_id = _as_uuid(ref)
+    if run_id is not None:
+        try:
+            return await client.read_flow_run(run_id)
+        except ObjectNotFound:
+            return None
+    wanted = tuple(tags)
+    found = await _newest_named(client, ref, wanted)
+    if found is None and any_run and wanted:
+        found = await _newest_named(client, ref, ())
+    return found
+
+
+async def latest_started_run(
+    client: PrefectClient, task: str, *, tags: Iterable[str] = (TASKLANE_TAG,)
+) -> FlowRun | None:
+    """The run of task `task` that started last; None if there is no such task.
+
+    Raises:
+        HistoryError: the task exists but none of its runs has started yet.
+    """
+    deployments = await post_json(
+        client,
+        "/deployments/filter",
+        {"deployments": {"name": {"any_": [task]}, "tags": {"all_": list(tags)}}, "limit": 20},
+    )
+    if not deployments:
+        return None
+    body = {
+        "flow_runs": {
+            "deployment_id": {"any_": [d["id"] for d in deployments]},
+            "start_time": {"is_null_": False},
+        },
+        "sort": "START_TIME_DESC",
+        "limit": 1,
+    }
+    found = await post_json(client, "/flow_runs/filter", body)
+    if not found:
+        raise HistoryError(
+            f"task {task!r} has no run that started yet "
+            f"(`tasklane upcoming --task {task}` lists its next runs)"
+        )
+    return FlowRun.model_validate(found[0])
+
+
+async def resolve_run(
+    client: PrefectClient, ref: str, *, tags: Iterable[str] = (TASKLANE_TAG,), any_run: bool = True
+) -> FlowRun:
+    """The run `ref` means: by id; else by name (`find_run`); else the latest started run of the
+    task of that name. `tasklane logs`, `cancel`, `explain` and the REST API's `/executions/{id}`.
+
+    Raises:
+        UnknownRunError: `ref` names no run and no task.
+        HistoryError: it names a task none of whose runs has started.
+    """
+    wanted = tuple(tags)
+    found = await find_run(client, ref, tags=wanted, any_run=any_run)
+    if found is None:
+        found = await latest_started_run(client, ref, tags=wanted)
+    if found is None:
+        raise UnknownRunError(ref)
+    return found
 
 
 async def finished_runs(
@@ -400,8 +594,10 @@ async def finished_runs(
 async def iter_history_pages(
     client: PrefectClient, page_size: int = PAGE, **filters: Any
 ) -> AsyncIterator[list[RunRecord]]:
-    """`history` page after page (for exports): stops at the first short page."""
+    """`history` page after page (for exports): stops at the first short page. The past ends
+    where the first page's did, so runs falling due meanwhile shift no page."""
     offset = 0
+    filters.setdefault("now", datetime.now(UTC))
     while True:
         page = await history(client, limit=page_size, offset=offset, **filters)
         if page:

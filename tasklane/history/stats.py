@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-from integrations.report import Stats, compute_stats
+from integrations.report import RunRecord, Stats, compute_stats
 from tasklane.history.runs import RunQuery, finished_runs, post_json
 from tasklane.settings.reports import TASKLANE_TAG
 
@@ -25,13 +26,71 @@ async def task_stats(
     group: str | None = None,
     tags: Iterable[str] = (TASKLANE_TAG,),
 ) -> Stats:
-    """Statistics of the runs that ended in [since, until) (until: now), per task, group and overall."""
+    """Statistics of the runs that ended in [since, until) (until: now), per task, group and overall.
+
+    Runs per day count the days each task existed in the window (`rates_over_lifetime`), so a
+    task made yesterday that runs every hour shows 24, not 24 / 7.
+    """
     until = until or datetime.now(UTC)
     # finished_runs' window is (after, until]; stats' is [since, until): widen by a microsecond each side.
     found = await finished_runs(
         client, since - timedelta(microseconds=1), until, tags=tags, task=task, group=group
     )
-    return compute_stats(found, since, until)
+    stats = compute_stats(found, since, until)
+    created = await created_times(client, list(stats.per_task))
+    return rates_over_lifetime(stats, found, created)
+
+
+async def created_times(client: PrefectClient, names: list[str]) -> dict[str, datetime]:
+    """When the deployment of each task name was created (the earliest, where projects share a
+    name); a name without a deployment (deleted for good) is left out."""
+    created: dict[str, datetime] = {}
+    for start in range(0, len(names), 100):
+        chunk = names[start : start + 100]
+        found = await client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=chunk)), limit=200
+        )
+        for deployment in found:
+            if deployment.created is None:
+                continue
+            # A plain datetime: Prefect hands out pendulum's on Python < 3.13, which mix badly.
+            made = datetime.fromtimestamp(deployment.created.timestamp(), UTC)
+            seen = created.get(deployment.name)
+            created[deployment.name] = made if seen is None else min(seen, made)
+    return created
+
+
+# The shortest lifetime runs per day are counted over: a task made a minute ago that ran once
+# has not shown a rate of 1440 a day.
+MIN_RATE_DAYS = 1 / 24
+
+
+def rates_over_lifetime(stats: Stats, records: Sequence[RunRecord], created: dict[str, datetime]) -> Stats:
+    """`stats` with runs per day over the part of [since, until) each scope existed in: a task from
+    its deployment's creation (or its first run there, if earlier: a task re-created under its
+    name), a group and the whole from their oldest task's; a task without a deployment, the
+    whole window. At least MIN_RATE_DAYS."""
+    born = {name: created[name] for name in stats.per_task if name in created}
+    groups: dict[str, str] = {}
+    for record in records:
+        if record.task in stats.per_task:
+            groups[record.task] = record.group or "default"
+        if record.task in born:
+            born[record.task] = min(m for m in (born[record.task], record.start, record.end) if m is not None)
+    for name in stats.per_task:
+        born.setdefault(name, stats.since)
+
+    def rate(runs: int, start: datetime) -> float:
+        days = (stats.until - max(start, stats.since)) / timedelta(days=1)
+        return round(runs / max(days, MIN_RATE_DAYS), 3)
+
+    for name, figures in stats.per_task.items():
+        figures.runs_per_day = rate(figures.runs, born[name])
+    for name, figures in stats.per_group.items():
+        members = [born[t] for t, g in groups.items() if g == name]
+        figures.runs_per_day = rate(figures.runs, min(members, default=stats.since))
+    stats.overall.runs_per_day = rate(stats.overall.runs, min(born.values(), default=stats.since))
+    return stats
 
 
 STATS_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -3,6 +3,9 @@ TIMEOUT, CANCELLED), mapped from Prefect's state names and types, and counts of 
 
 - `status_of_state`: the status of a Prefect state (a task that never ran is PENDING);
 - `states_of`: the Prefect state names of one status, for filters;
+- `STATE_WORDS`, `state_word`: the words a history filter takes (`tasklane history --state`, the
+  REST API's `?status=`), each the Prefect states it means, derived from the statuses above so
+  a word selects exactly the runs shown with that status; `state_words_help` lists them;
 - `project_runs`: the `RunQuery` of one project's runs;
 - `run_stats`: counts by status and run time from `stats.state_counts` (one aggregate query).
 """
@@ -11,15 +14,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
 
-from deployments.apply import Target
-from tasklane.history.runs import RunQuery
-from tasklane.history.stats import state_counts
 from tasklane.settings.reports import TASKLANE_TAG
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
+
+    from deployments.apply import Target
+    from tasklane.history.runs import RunQuery
+
+# The run readers (`runs`, `stats`, and the reports they carry) are imported where they are used:
+# the CLI reads the state words above for its `--help` when it starts, and starts without them.
 
 # The old systems' statuses (000/004: PENDING ... CANCELLED) by Prefect state name; unknown names
 # fall back on the state type.
@@ -88,6 +97,101 @@ def states_of(status: str) -> tuple[str, ...]:
     return tuple(sorted(name for name, mapped in STATUS_BY_STATE_NAME.items() if mapped == status))
 
 
+@dataclass(frozen=True)
+class StateWord:
+    """What one word of a history filter means: runs in any of these Prefect state names, or, for
+    a word about a whole kind of state, of these state types (every name of the type)."""
+
+    meaning: str
+    names: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+
+    @property
+    def states(self) -> str:
+        if self.types:
+            return "any state of type " + ", ".join(self.types)
+        return ", ".join(self.names)
+
+
+def _statuses_word(meaning: str, *statuses: str) -> StateWord:
+    return StateWord(meaning, tuple(sorted(name for status in statuses for name in states_of(status))))
+
+
+SCHEDULER_WORD_MEANINGS = {
+    "pending": "not started yet, or waiting to retry",
+    "running": "running now",
+    "success": "succeeded",
+    "failed": "did not succeed: failed, crashed or timed out",
+    "cancelled": "cancelled, or being cancelled",
+}
+
+
+def _scheduler_words() -> dict[str, StateWord]:
+    """The scheduler requirements' words (as the REST API reports a run's status), each the
+    statuses shown with it: `failed` is FAILED and TIMEOUT, `pending` PENDING and RETRY."""
+    words: dict[str, list[str]] = {}
+    for status, word in SCHEDULER_STATUS.items():
+        words.setdefault(word, []).append(status)
+    return {
+        word: _statuses_word(SCHEDULER_WORD_MEANINGS.get(word, f"the REST API's {word!r}"), *statuses)
+        for word, statuses in words.items()
+    }
+
+
+FINAL_TYPES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+# The words of `tasklane history --state` and the REST API's `?status=`, in the order help lists
+# them: the scheduler requirements' (the API's), the old systems' statuses they lack (DONE,
+# RETRY, TIMEOUT: seed 004, where DONE is the successful end and FAILED/TIMEOUT the others), and
+# `finished`: every run that ended, whatever the outcome (seed 004's "history: DONE/FAILED").
+STATE_WORDS: dict[str, StateWord] = {
+    "finished": StateWord("every run that ended, whatever the outcome", types=FINAL_TYPES),
+    **_scheduler_words(),
+    "done": _statuses_word("succeeded, as success (the old systems' DONE; any end is finished)", "DONE"),
+    "timeout": _statuses_word("ran past its timeout (the old systems' TIMEOUT)", "TIMEOUT"),
+    "retry": _statuses_word("failed, its retry waiting or running (the old systems' RETRY)", "RETRY"),
+}
+
+
+STATE_WORD_ALIASES = {"canceled": "cancelled", "timedout": "timeout", "error": "failed"}
+
+
+def _key(text: str) -> str:
+    return text.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def state_word(text: str) -> StateWord:
+    """What a history filter's word means: a word of STATE_WORDS (any case; `timed_out` is
+    `timeout`), else one Prefect state name (`Late`, `Crashed`, `AwaitingRetry`).
+
+    Raises:
+        HistoryError: neither; the message lists the words.
+    """
+    key = _key(text)
+    key = STATE_WORD_ALIASES.get(key, key)
+    if key in STATE_WORDS:
+        return STATE_WORDS[key]
+    for name in STATUS_BY_STATE_NAME:
+        if _key(name) == key:
+            return StateWord(f"Prefect's {name}", (name,))
+    from tasklane.history.runs import HistoryError
+
+    raise HistoryError(
+        f"unknown state {text!r}: expected one of {', '.join(STATE_WORDS)}, or a Prefect state name "
+        f"({', '.join(STATUS_BY_STATE_NAME)})"
+    )
+
+
+def state_words_help() -> str:
+    """The state words and the Prefect states each means, one line each (for `--help`)."""
+    width = max(map(len, STATE_WORDS))
+    lines = [f"{word:<{width}}  {w.states} — {w.meaning}" for word, w in STATE_WORDS.items()]
+    names = [name for name in STATUS_BY_STATE_NAME if _key(name) not in STATE_WORDS]
+    lines.append(f"{'or':<{width}}  one Prefect state name: {', '.join(names)}")
+    return "\n".join(lines)
+
+
 def project_runs(
     target: Target,
     deployment_ids: list[UUID] | None = None,
@@ -100,6 +204,8 @@ def project_runs(
     """This project's runs by expected start: of `deployment_ids` (the caller found them among the
     project's), else of every deployment tagged `tasklane` and the project's tag.
     """
+    from tasklane.history.runs import RunQuery
+
     return RunQuery(
         tags=(),
         deployment_tags=(TASKLANE_TAG, target.project_tag) if deployment_ids is None else (),
@@ -151,6 +257,8 @@ async def run_stats(
     """Counts by status (DONE, FAILED, ...) and run time over runs whose expected start is in [since, until]:
     `history.state_counts`, one aggregate query whatever the history size.
     """
+    from tasklane.history.stats import state_counts
+
     by_status: dict[str, int] = {}
     total_duration = 0.0
     finished = 0

@@ -105,6 +105,9 @@ def hold_running_until(due: datetime) -> bool:
 
 
 def main() -> None:
+    from tasklane.runtime.heartbeats import delay_first_heartbeat
+
+    delay_first_heartbeat()
     flow_run_id = _flow_run_id()
     due = _due(flow_run_id)
     if due is not None and not hold_running_until(due):

@@ -23,6 +23,8 @@ import httpx
 
 STOP_GRACE_SECONDS = 8.0
 SERVER_READY_SECONDS = 90.0
+# How far ahead a run that met a full per-task limit is scheduled again (see start_server).
+CONCURRENCY_SLOT_WAIT_SECONDS = 3.0
 
 
 class StackError(Exception):
@@ -126,6 +128,12 @@ def start_server(
             "PREFECT_API_DATABASE_CONNECTION_URL": database_url or sqlite_url(home),
             "PREFECT_UI_ENABLED": "true" if ui else "false",
             "PREFECT_UI_API_URL": api_url,
+            # A run that finds its task's limit (`max_concurrent`) full goes back to Scheduled
+            # (AwaitingConcurrencySlot) this far ahead, and the server will not start it before
+            # then even once the slot is free. Prefect's 30 s made `tasklane run` wait half a
+            # minute whenever the worker had prefetched the task's next scheduled run (a prefetched
+            # run holds the slot from Pending). Each retry is one rejected Pending, no process.
+            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": str(CONCURRENCY_SLOT_WAIT_SECONDS),
         },
     )
     managed = _start(

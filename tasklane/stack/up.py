@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from rich.console import Console
 
 from deployments.apply import Target
@@ -90,7 +91,12 @@ def bring_up(settings: Settings, stack: stack_mod.Stack, console: Console, *, st
             f"sandbox (blocks {sandbox.block_name!r}): Jira {sandbox.jira_url}, "
             f"Confluence {sandbox.confluence_url}, Mattermost {sandbox.mattermost_url}"
         )
-    for line in asyncio.run(_prepare(settings, api_url)):
+    # This process read Prefect's settings before the server existed: without the URL here,
+    # Prefect's events client (the audit trail of this apply) would start a temporary server of
+    # its own and the audit events would land there, not on the stack's server.
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        lines = asyncio.run(_prepare(settings, api_url))
+    for line in lines:
         console.print(f"  {line}", highlight=False)
     if start_worker:
         stack.processes.append(
@@ -112,4 +118,6 @@ def bring_up(settings: Settings, stack: stack_mod.Stack, console: Console, *, st
     )
     stack.record()
     console.print(f"REST API on http://{api.host}:{api.port} (tokens: `tasklane token create NAME --role R`)")
-    console.print(f"\n[bold green]Tasklane is up.[/bold green] Prefect UI: {settings.server.ui_url}")
+    console.print("\n[bold green]Tasklane is up.[/bold green]")
+    console.print(f"  Console:    http://{api.host}:{api.port}/  (users: `tasklane user add NAME --role R`)")
+    console.print(f"  Prefect UI: {settings.server.ui_url}", highlight=False)

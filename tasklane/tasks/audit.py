@@ -7,7 +7,7 @@ back newest first. Prefect's event store keeps them; nothing else does.
 - `audit_apply(...)`: `deployments.apply.apply`, one event per task it created, updated or deleted;
 - `read_audit(...)`: the events of a project, filtered by task, actor and time;
 - actors: `token_actor` (the API: `token:<name>`), `os_actor` (the CLI: `os:<user>`),
-  `chat_actor` (the bot: `chat:<username>`).
+  `chat_actor` (the bot: `chat:<username>`), `user_actor` (the console: `user:<name>`).
 
 An event's resource is `tasklane.task.<name>` (or `tasklane.group.<g>`, `tasklane.token.<name>`,
 `tasklane.scheduler.<pool>`, `tasklane.catalog.<project>`), labelled with the project, the actor,
@@ -85,6 +85,11 @@ def os_actor() -> Actor:
 def chat_actor(username: str) -> Actor:
     """A chat user who asked the bot."""
     return Actor("chat", username)
+
+
+def user_actor(name: str, role: str) -> Actor:
+    """A user signed in to the console (`tasklane user add`), with their role."""
+    return Actor("user", name, role)
 
 
 # --- what changed ---------------------------------------------------------------------------------

@@ -46,11 +46,13 @@ from deployments.tags import (
     UPSTREAM_TAG_PREFIX,
 )
 from deployments.trash import is_trashed, name_in_trash
+from tasklane.history.runs import UnknownRunError, find_run
 from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import find_task, tag_value
 
 ACTIVE_STATES = [StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]
 WAITING_STATES = [StateType.SCHEDULED, StateType.PENDING]
+SLOT_HOLDING_STATES = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
 WORKER_SILENT_AFTER = timedelta(seconds=90)
 RESERVED_TAG_PREFIXES = (
     "type:",
@@ -280,24 +282,36 @@ async def _runs(client: PrefectClient, deployment_id: UUID, states: list[StateTy
     )
 
 
-def _as_uuid(text: str) -> UUID | None:
+async def _run_or_task(
+    client: PrefectClient, ref: str, target: Target | None
+) -> tuple[FlowRun | None, DeploymentResponse | None]:
+    """The run `ref` names by id or name (`history.runs.find_run`), else the task of that name.
+
+    Raises:
+        UnknownRunError: neither (a task in the trash: TrashedTaskError, which says how to restore it).
+    """
+    flow_run = await find_run(client, ref)
+    if flow_run is not None:
+        return flow_run, None
     try:
-        return UUID(text)
-    except ValueError:
-        return None
+        return None, await find_task(client, ref, target)
+    except TrashedTaskError:
+        raise
+    except UnknownTaskError:
+        raise UnknownRunError(ref) from None
 
 
 async def cancel(client: PrefectClient, run_or_task: str, target: Target | None = None) -> list[FlowRun]:
-    """Cancel one run (by id) or every active or waiting run of a task (by name).
+    """Cancel one run (by id or name) or every active or waiting run of a task (by name).
 
     The worker sees Cancelling and stops the run's process; a shell job's process group goes
     with it.
     """
-    run_id = _as_uuid(run_or_task)
-    if run_id is not None:
-        runs = [await client.read_flow_run(run_id)]
+    flow_run, deployment = await _run_or_task(client, run_or_task, target)
+    if flow_run is not None:
+        runs = [flow_run]
     else:
-        deployment = await find_task(client, run_or_task, target)
+        assert deployment is not None
         runs = await _runs(client, deployment.id, ACTIVE_STATES + [StateType.SCHEDULED, StateType.PAUSED])
         # Future scheduled runs of the schedule stay: cancelling means "stop what is due or running".
         now = datetime.now(UTC)
@@ -322,13 +336,14 @@ class Explanation:
 
 
 async def explain(client: PrefectClient, run_or_task: str, target: Target | None = None) -> Explanation:
-    """Why a run is waiting or late, in one sentence with the numbers."""
-    run_id = _as_uuid(run_or_task)
-    if run_id is not None:
-        flow_run = await client.read_flow_run(run_id)
+    """Why a run (by id or name) or a task's longest-waiting run is waiting or late, in one
+    sentence with the numbers."""
+    found, deployment = await _run_or_task(client, run_or_task, target)
+    if found is not None:
+        flow_run = found
         deployment = await client.read_deployment(flow_run.deployment_id) if flow_run.deployment_id else None
     else:
-        deployment = await find_task(client, run_or_task, target)
+        assert deployment is not None
         waiting = await _runs(client, deployment.id, WAITING_STATES)
         now = datetime.now(UTC)
         due = [r for r in waiting if (r.expected_start_time or now) <= now]
@@ -352,17 +367,23 @@ async def explain(client: PrefectClient, run_or_task: str, target: Target | None
         return Explanation(f"{lead}: it belongs to no work pool, so no worker will pick it up.", facts)
     if deployment.paused:
         return Explanation(f"{lead}: the task is disabled (its deployment is paused).", facts)
-    if state.name == "AwaitingConcurrencySlot" or (
-        deployment.global_concurrency_limit
-        and len(await _runs(client, deployment.id, [StateType.RUNNING]))
-        >= deployment.global_concurrency_limit.limit
-    ):
-        limit = deployment.global_concurrency_limit.limit if deployment.global_concurrency_limit else "?"
-        running = len(await _runs(client, deployment.id, [StateType.RUNNING]))
-        facts.update(task_limit=limit, task_running=running)
+    # A run holds one of its task's slots from Pending (a worker may have taken a scheduled run
+    # a few seconds before it is due) until it ends, so Pending runs count as holders too.
+    holders = [
+        r for r in await _runs(client, deployment.id, SLOT_HOLDING_STATES) if r.id != flow_run.id
+    ]
+    limit = deployment.global_concurrency_limit.limit if deployment.global_concurrency_limit else None
+    if state.name == "AwaitingConcurrencySlot" or (limit is not None and len(holders) >= limit):
+        facts.update(task_limit=limit, task_running=len(holders))
+        held_by = ", ".join(
+            f"{r.name} ({r.state.name if r.state else '?'}"
+            + (f", due {r.expected_start_time:%H:%M:%S}" if r.expected_start_time else "")
+            + ")"
+            for r in holders[:3]
+        )
         return Explanation(
-            f"{lead}: the task's own limit is full ({running} of {limit} runs running; "
-            "max_concurrent in the catalog).",
+            f"{lead}: {name} allows {limit if limit is not None else '?'} run(s) at a time "
+            f"(max_concurrent) and {held_by or 'another run'} holds it; it starts when that ends.",
             facts,
         )
     pool = await client.read_work_pool(deployment.work_pool_name)

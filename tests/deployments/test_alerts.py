@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -60,11 +61,21 @@ def test_alert_automations_one_per_rule_with_an_action_per_destination() -> None
     blocks = {"webhook": uuid.uuid4(), "mattermost": uuid.uuid4()}
     spec = NotifySpec(on=["failed", {"consecutive_failures": 3}, "recovered"], to=["webhook", "mattermost"])
     automations = alert_automations("backup", deployment_id, spec, blocks)
-    assert [a.description.split()[1] for a in automations] == [
-        "failed",
-        "consecutive_failures_3",
-        "recovered",
+    assert [a.tags[0].split(":")[:2] for a in automations] == [
+        ["tasklane-alert", "failed"],
+        ["tasklane-alert", "consecutive_failures_3"],
+        ["tasklane-alert", "recovered"],
     ]
+    # What Prefect's UI shows reads as sentences.
+    assert [a.name for a in automations] == [
+        "alert on backup failure",
+        "alert on 3 backup failures within 1d",
+        "alert on backup recovery",
+    ]
+    assert automations[0].description.startswith(
+        "Sends webhook and mattermost an alert when a run of backup fails; at most one per 30m."
+    )
+    assert "tasklane-" not in " ".join(a.name + a.description for a in automations)
     failed, streak, recovered = automations
     assert failed.trigger.expect == {"prefect.flow-run.Failed"} and failed.trigger.within == timedelta(
         minutes=30
@@ -76,11 +87,11 @@ def test_alert_automations_one_per_rule_with_an_action_per_destination() -> None
     assert all(a.owner_resource == f"prefect.deployment.{deployment_id}" for a in automations)
     # Same input, same marks (sync_automations leaves them alone); another throttle, other marks.
     again = alert_automations("backup", deployment_id, spec, blocks)
-    assert [a.description for a in again] == [a.description for a in automations]
+    assert [a.tags for a in again] == [a.tags for a in automations]
     slower = alert_automations(
         "backup", deployment_id, spec.model_copy(update={"throttle": timedelta(hours=1)}), blocks
     )
-    assert slower[0].description != automations[0].description
+    assert slower[0].tags != automations[0].tags
     with pytest.raises(AlertConfigError, match="'email'"):
         alert_automations("backup", deployment_id, NotifySpec(on=["failed"], to=["email"]), blocks)
     assert AlertRule.model_validate("timed-out").kind == "timed_out"
@@ -347,11 +358,12 @@ def apply_text(tmp_path: Path, text: str, target, *, dry_run: bool = False):
     return run(go())
 
 
-def owned(deployment_id: UUID) -> dict[str, object]:
-    """The deployment's Tasklane automations, by kind and rule ("alert failed", "crash-retries")."""
+def owned(deployment_id: UUID) -> dict[str, Any]:
+    """The deployment's Tasklane automations, by kind and rule ("tasklane-alert:failed",
+    "tasklane-crash-retries")."""
     from prefect.client.orchestration import get_client
 
-    from deployments.automations.sync import owned_automations
+    from deployments.automations.sync import automation_slot, owned_automations
 
     async def go():
         async with get_client() as client:
@@ -359,8 +371,7 @@ def owned(deployment_id: UUID) -> dict[str, object]:
 
     found = {}
     for automation in run(go()):
-        mark = automation.description.split(" ", 1)[1]
-        key = f"alert {mark.split()[1]}" if mark.startswith("tasklane-alert ") else mark.split(":")[0]
+        key = automation_slot(automation)
         assert key not in found, f"two automations for {key}"
         found[key] = automation
     return found
@@ -405,13 +416,21 @@ def test_apply_creates_updates_and_removes_alert_automations(
     assert [c.action for c in first.changes] == ["create", "create"]
     ids = deployment_ids(target)
     mine = owned(ids[backup])
-    assert set(mine) == {"tasklane-crash-retries", "alert failed", "alert consecutive_failures_3"}
-    failed = mine["alert failed"]
-    assert failed.name == f"tasklane: alert {backup} failed -> webhook"
+    assert set(mine) == {
+        "tasklane-crash-retries",
+        "tasklane-alert:failed",
+        "tasklane-alert:consecutive_failures_3",
+    }
+    failed = mine["tasklane-alert:failed"]
+    # Prefect's UI shows names and descriptions that read as sentences.
+    assert failed.name == f"alert on {backup} failure"
+    assert failed.description.startswith(f"Sends webhook an alert when a run of {backup} fails")
+    assert mine["tasklane-crash-retries"].name == f"retry {backup} after a crash"
+    assert not any(a.name.startswith("tasklane") or "tasklane-" in a.description for a in mine.values())
     assert failed.trigger.within == timedelta(minutes=10)
     assert [a.block_document_id for a in failed.actions] == [blocks["webhook"]]
-    assert set(owned(ids[report])) == {"alert succeeded"}
-    assert {a.block_document_id for a in owned(ids[report])["alert succeeded"].actions} == {
+    assert set(owned(ids[report])) == {"tasklane-alert:succeeded"}
+    assert {a.block_document_id for a in owned(ids[report])["tasklane-alert:succeeded"].actions} == {
         blocks["mattermost"],
         blocks["email"],
     }
@@ -432,19 +451,19 @@ def test_apply_creates_updates_and_removes_alert_automations(
         backup: ("update", "definition changed, alerts changed"),
         report: ("update", "definition changed, alerts changed"),
     }
-    assert set(owned(ids[report])) == {"alert succeeded"}  # a plan changes nothing
+    assert set(owned(ids[report])) == {"tasklane-alert:succeeded"}  # a plan changes nothing
     applied = apply_text(tmp_path, changed.format(p=project), target)
     both = "definition changed, alerts changed"
     assert {c.task: c.detail for c in applied.pending} == {backup: both, report: both}
     after = owned(ids[backup])
     assert set(after) == {
         "tasklane-crash-retries",
-        "alert failed",
-        "alert consecutive_failures_3",
-        "alert recovered",
+        "tasklane-alert:failed",
+        "tasklane-alert:consecutive_failures_3",
+        "tasklane-alert:recovered",
     }
-    assert after["alert failed"].id == failed.id  # updated in place
-    assert after["alert failed"].trigger.within == timedelta(hours=1)
+    assert after["tasklane-alert:failed"].id == failed.id  # updated in place
+    assert after["tasklane-alert:failed"].trigger.within == timedelta(hours=1)
     assert after["tasklane-crash-retries"].id == mine["tasklane-crash-retries"].id
     assert owned(ids[report]) == {}
     assert [c.action for c in apply_text(tmp_path, changed.format(p=project), target).changes] == [
@@ -456,6 +475,73 @@ def test_apply_creates_updates_and_removes_alert_automations(
     final = apply_text(tmp_path, f"tasks:\n  - {{name: {report}, type: shell, command: 'true'}}\n", target)
     assert {c.task: c.action for c in final.changes} == {report: "unchanged", backup: "delete"}
     assert owned(ids[backup]) == {}
+
+
+LEGACY_CATALOG = """
+tasks:
+  - name: {p}-up
+    type: shell
+    command: "true"
+  - name: {p}-down
+    type: shell
+    command: "true"
+    depends_on: [{p}-up]
+    retry: {{max_retries: 2}}
+    notify: {{on: [failed], to: [webhook]}}
+"""
+
+
+def test_automations_made_before_the_tags_are_found_and_updated_in_place(
+    tmp_path: Path, project: str, alert_pool: str, alert_blocks
+) -> None:
+    """Automations applied by an earlier Tasklane carry their marks in the description
+    (`tasklane-owned-by:<id> tasklane-alert failed <hash>`) and no tags, under names such as
+    `tasklane: retry X after a crash`: the next apply finds them and rewrites them, same ids."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import AutomationCore
+
+    from deployments.apply import Target
+
+    settings, _ = alert_blocks
+    target = Target(alert_pool, "UTC", project, alerts=settings)
+    down = f"{project}-down"
+    apply_text(tmp_path, LEGACY_CATALOG.format(p=project), target)
+    deployment_id = deployment_ids(target)[down]
+    current = owned(deployment_id)
+    assert set(current) == {"tasklane-dependencies", "tasklane-crash-retries", "tasklane-alert:failed"}
+
+    def legacy_description(automation: Any) -> str:
+        (mark,) = [t for t in automation.tags if not t.startswith("tasklane-owned-by:")]
+        if mark.startswith("tasklane-alert:"):
+            mark = "tasklane-alert " + " ".join(mark.split(":")[1:])
+        return f"tasklane-owned-by:{deployment_id} {mark}"
+
+    async def make_legacy():
+        async with get_client() as client:
+            for automation in current.values():
+                old = automation.model_dump(exclude={"id", "owner_resource"})
+                old |= {"name": f"tasklane: {automation.name}", "tags": []}
+                old["description"] = legacy_description(automation)
+                await client.update_automation(automation.id, AutomationCore.model_validate(old))
+
+    run(make_legacy())
+    legacy = owned(deployment_id)
+    assert {k: a.id for k, a in legacy.items()} == {k: a.id for k, a in current.items()}
+    assert all(a.tags == [] and a.name.startswith("tasklane: ") for a in legacy.values())
+
+    planned = apply_text(tmp_path, LEGACY_CATALOG.format(p=project), target, dry_run=True)
+    assert {c.task: c.detail for c in planned.pending} == {
+        down: "alerts changed, crash retries changed, dependencies changed"
+    }
+    apply_text(tmp_path, LEGACY_CATALOG.format(p=project), target)
+    after = owned(deployment_id)
+    assert {k: a.id for k, a in after.items()} == {k: a.id for k, a in current.items()}  # no duplicates
+    assert {k: (a.name, a.description, sorted(a.tags)) for k, a in after.items()} == {
+        k: (a.name, a.description, sorted(a.tags)) for k, a in current.items()
+    }
+    assert after["tasklane-dependencies"].name == f"run {down} when {project}-up completes"
+    again = apply_text(tmp_path, LEGACY_CATALOG.format(p=project), target)
+    assert [c.action for c in again.changes] == ["unchanged", "unchanged"]
 
 
 def test_an_applied_notify_alerts_by_webhook_and_email(

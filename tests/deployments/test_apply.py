@@ -90,6 +90,9 @@ def test_apply_creates_then_changes_nothing_then_updates_and_prunes(tmp_path: Pa
     ping = deployments[f"{project}-ping"]
     assert len(ping.schedules) == 2 and ping.work_queue_name == "medium"
     assert {s.schedule.timezone for s in ping.schedules} == {"Europe/Berlin", "UTC"}
+    # Prefect's UI names each schedule after the spec as written.
+    assert sorted(s.slug for s in ping.schedules) == ["cron-0-2-x-x-x-europe-berlin", "cron-30-14-x-x-1to5"]
+    assert [s.slug for s in echo.schedules] == ["every-1h"]
     off = deployments[f"{project}-off"]
     assert off.paused and all(not s.active for s in off.schedules)
 
@@ -113,6 +116,60 @@ def test_apply_creates_then_changes_nothing_then_updates_and_prunes(tmp_path: Pa
     assert set(after) == {f"{project}-echo", f"{project}-ping"}
     assert after[f"{project}-echo"].parameters["job"]["command"] == "echo bye"
     assert after[f"{project}-echo"].id == echo.id  # updated in place, history kept
+
+
+def test_a_tasks_schedule_slugs_are_unique(tmp_path: Path, project: str) -> None:
+    target = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
+    text = """
+    tasks:
+      - name: {p}-twice
+        type: shell
+        command: "true"
+        schedule: [{{daily: "02:00"}}, {{daily: "02:00", end: "2030-01-01"}}, "02:00"]
+    """
+    apply_file(catalog_file(tmp_path, project, text), target)
+    (twice,) = server_deployments(target).values()
+    assert sorted(s.slug for s in twice.schedules) == ["daily-0200", "daily-0200-2", "daily-0200-3"]
+
+
+def test_apply_renames_schedules_applied_with_hashed_slugs(tmp_path: Path, project: str) -> None:
+    """Deployments applied before slugs were readable carry `tasklane-<hash>` slugs: the next apply
+    replaces them (no schedule twice) and says so; the apply after that changes nothing."""
+    from prefect.client.orchestration import get_client
+
+    from deployments.apply import desired_deployment, push_deployment
+
+    target = Target(work_pool=TEST_POOL, timezone="UTC", project=project)
+    path = catalog_file(tmp_path, project)
+    catalog = load_catalog([path])
+    apply_file(path, target)
+
+    async def push_hashed_slugs():
+        async with get_client() as client:
+            for task in catalog.tasks:
+                desired = desired_deployment(task, target, home=catalog.home_of(task.name))
+                for index, schedule in enumerate(desired.schedules):
+                    schedule.slug = f"tasklane-{index:012x}"
+                await push_deployment(client, desired)
+
+    run(push_hashed_slugs())
+    before = server_deployments(target)
+    assert all(s.slug.startswith("tasklane-0") for d in before.values() for s in d.schedules)
+
+    renamed = apply_file(path, target)
+    assert {c.task: (c.action, c.detail) for c in renamed.changes} == {
+        name: ("update", "schedules renamed") for name in before
+    }
+    after = server_deployments(target)
+    assert {name: d.id for name, d in after.items()} == {name: d.id for name, d in before.items()}
+    assert sorted(s.slug for s in after[f"{project}-ping"].schedules) == [
+        "cron-0-2-x-x-x-europe-berlin",
+        "cron-30-14-x-x-1to5",
+    ]
+    for name, deployment in after.items():
+        runs_on = sorted(s.schedule.model_dump_json() for s in deployment.schedules)
+        assert runs_on == sorted(s.schedule.model_dump_json() for s in before[name].schedules)
+    assert [c.action for c in apply_file(path, target).changes] == ["unchanged"] * 3
 
 
 def test_apply_never_touches_other_projects(tmp_path: Path, project: str) -> None:

@@ -112,6 +112,66 @@ def test_each_mistake_is_named(tmp_path: Path, task_yaml: str, expected: str) ->
 
 
 @pytest.mark.parametrize(
+    ("task_yaml", "expected"),
+    [
+        ("{name: x, type: shel, command: ls}", "task 'x': field 'type': unknown type 'shel' (known: "),
+        ("{name: x, type: shel, command: ls}", "shell); did you mean 'shell'?"),
+        (
+            "{name: x, type: shell, command: ls, scedule: '02:00'}",
+            "task 'x': field 'scedule': is not a field of a shell task (it takes: command, ",
+        ),
+        ("{name: x, type: shell, command: ls, scedule: '02:00'}", "notify); did you mean 'schedule'?"),
+        ("{name: x, type: shell, comand: ls}", "field 'comand': is not a field of a shell task"),
+        ("{name: x, type: shell, command: ls, priorty: HIGH}", "did you mean 'priority'?"),
+        (
+            "{name: x, type: http, url: 'https://a.example', mehtod: POST}",
+            "field 'mehtod': is not a field of a http task",
+        ),
+        ("{name: x, type: http, url: 'https://a.example', mehtod: POST}", "did you mean 'method'?"),
+        ("{name: x, type: shell, command: ls, priority: hihg}", "found 'HIHG'; did you mean 'HIGH'?"),
+        (
+            "{name: x, type: shell, command: ls, missed: run-once}",
+            "found 'run-once'; did you mean 'run_once'?",
+        ),
+        (
+            "{name: x, type: shell, command: ls, schedule: {daily: '02:00', timezone: Europe/Berln}}",
+            "task 'x': field 'schedule.0.timezone': unknown timezone 'Europe/Berln' (an IANA name such "
+            "as Europe/Berlin); did you mean 'Europe/Berlin'?",
+        ),
+        (
+            "{name: x, type: shell, command: ls, schedule: {evry: 5m}}",
+            "task 'x': field 'schedule.0': unknown key 'evry' in a schedule",
+        ),
+        (
+            "{name: x, type: shell, command: ls, notify: {on: [faild], to: [webhook]}}",
+            "field 'notify.on.0.kind': Input should be 'failed'",
+        ),
+        (
+            "{name: x, type: shell, command: ls, notify: {on: [failed], to: [webhook], throtle: 5m}}",
+            "field 'notify.throtle': is not a field of notify (it takes: on, to, throttle, window, subject, "
+            "body); did you mean 'throttle'?",
+        ),
+        (
+            "{name: x, type: shell, command: ls, schedule: {cron: 'every 5 minutes'}}",
+            "task 'x': field 'schedule.0.cron': cron \"every 5 minutes\" is not a cron expression (5 fields: "
+            "minute hour day-of-month month day-of-week); write {every: 5m}, "
+            'or a 5-field cron such as "*/5 * * * *"',
+        ),
+        (
+            "{name: x, type: shell, command: ls, schedule: 'every 5 minutes'}",
+            "task 'x': field 'schedule.0': \"every 5 minutes\" is not a schedule",
+        ),
+    ],
+)
+def test_misspellings_get_the_closest_valid_name(tmp_path: Path, task_yaml: str, expected: str) -> None:
+    path = write(tmp_path, f"tasks:\n  - {task_yaml}\n")
+    problems = problems_of(path)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path}: task 'x': field ")
+    assert expected in problems[0]
+
+
+@pytest.mark.parametrize(
     ("task_yaml", "field"),
     [
         (

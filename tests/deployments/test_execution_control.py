@@ -124,3 +124,38 @@ def test_a_task_never_overlaps_itself(apply_text: ApplyText, project: str) -> No
         assert second.start_time >= first.end_time, "the two runs overlapped"
 
     with_client(scenario)
+
+
+def test_run_now_meeting_a_busy_task_waits_for_its_slot_only_and_says_why(
+    apply_text: ApplyText, project: str
+) -> None:
+    """A manual run of a task whose one slot is taken starts seconds after the slot frees (the
+    server retries every CONCURRENCY_SLOT_WAIT_SECONDS, not Prefect's 30), and `run --wait` says
+    why it waits in one sentence instead of the worker's "Aborted submission" lines."""
+    from typer.testing import CliRunner
+
+    from tasklane.cli import app
+
+    apply_text(
+        """
+        tasks:
+          - {name: {p}-busy, type: shell, command: "sleep 6; echo done", max_concurrent: 1}
+        """
+    )
+    name = f"{project}-busy"
+    first = with_client(lambda client: run_task(client, name))
+
+    async def running(client) -> bool:
+        state = (await client.read_flow_run(first.id)).state
+        return state is not None and state.is_running()
+
+    with_client(lambda client: wait_for(lambda: running(client), 60, "the first run to start"))
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["run", name, "--wait"], env={"COLUMNS": "250"})
+    took = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert result.output.count("waiting:") == 1, result.output
+    assert f"{name} allows 1 run(s) at a time" in result.output and "holds it" in result.output
+    assert "Aborted submission" not in result.output
+    # The first run has at most 6 s left; then a start within a few seconds (Prefect's own wait: 30 s).
+    assert took < 20, f"run --wait took {took:.1f} s:\n{result.output}"

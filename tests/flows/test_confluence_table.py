@@ -76,7 +76,12 @@ def test_upsert_updates_and_appends_with_artifacts(fake: FakeConfluence, served)
     assert fake.pages[SANDBOX_PAGE_ID].history[-1][1] == "bot"
 
     artifacts = {a.key: a for a in artifacts_of(state.state_details.flow_run_id)}
-    assert set(artifacts) == {"confluence-rows-confluence-table", "confluence-page-confluence-table"}
+    assert set(artifacts) == {
+        "confluence-rows-confluence-table",
+        "confluence-page-confluence-table",
+        "confluence-table",  # the run's result, under the task's key
+    }
+    assert '"appended": 1' in artifacts["confluence-table"].data
     assert "nightly" in str(artifacts["confluence-rows-confluence-table"].data)
     link = artifacts["confluence-page-confluence-table"].data  # Prefect keeps a link as markdown
     assert link == f"[Confluence page 1001]({served[1]}/pages/viewpage.action?pageId=1001)"

@@ -99,6 +99,7 @@ def test_expected_status_decides(peer: str, path: str, expected: list[int], ok: 
     assert state.is_completed() is ok
     if not ok:
         assert "answered" in state.message and path in state.message
+        assert "Traceback" not in "\n".join(server_logs(state.state_details.flow_run_id))
 
 
 def test_body_excerpt_is_bounded(peer: str) -> None:
@@ -109,6 +110,7 @@ def test_body_excerpt_is_bounded(peer: str) -> None:
 def test_request_timeout(peer: str) -> None:
     state = send(HttpJob(url=f"{peer}/slow", request_timeout=0.5))
     assert state.is_failed() and "no response within 0.5 s" in state.message
+    assert "Traceback" not in "\n".join(server_logs(state.state_details.flow_run_id))
 
 
 def test_unreachable_host_fails_clearly() -> None:

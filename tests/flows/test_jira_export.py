@@ -62,11 +62,18 @@ def test_root_ticket_tree_lands_in_excel_with_artifacts(jira: FakeJira, tmp_path
     assert set(sheet_keys(path, "Child Issues")) == DEMO_1_CHILDREN
     assert (result["root_issues"], result["child_issues"]) == (1, 7)
 
-    artifacts = {a.type: a for a in artifacts_of(state.state_details.flow_run_id)}
-    assert set(artifacts) == {"table", "markdown"}
-    assert artifacts["table"].key == "jira-roots-jira-export"
-    assert "DEMO-1" in str(artifacts["table"].data) and "Checkout revamp" in str(artifacts["table"].data)
-    assert str(path) in artifacts["markdown"].data and "7 child issues" in artifacts["markdown"].data
+    artifacts = {a.key: a for a in artifacts_of(state.state_details.flow_run_id)}
+    # The export's own table and summary, and the run's result under the task's key.
+    assert set(artifacts) == {"jira-roots-jira-export", "jira-export-jira-export", "jira-export"}
+    roots = str(artifacts["jira-roots-jira-export"].data)
+    assert artifacts["jira-roots-jira-export"].type == "table"
+    assert "DEMO-1" in roots and "Checkout revamp" in roots
+    summary = artifacts["jira-export-jira-export"].data
+    assert str(path) in summary and "7 child issues" in summary
+    assert (
+        '"child_issues": 7' in artifacts["jira-export"].data
+        and "Checkout revamp" not in artifacts["jira-export"].data
+    )
 
 
 def test_project_export_defaults_to_exports_under_the_working_directory(
@@ -95,6 +102,7 @@ def test_refused_credentials_fail_at_once_without_retries(jira: FakeJira, tmp_pa
     assert state.is_failed()
     assert time.monotonic() - started < 5  # a retry would have waited 5 s
     assert "401" in state.message and "bot" in state.message
+    assert "Traceback" not in "\n".join(server_logs(state.state_details.flow_run_id))
     assert jira.count(status=401) == 1
     (task_run,) = task_runs_of(state.state_details.flow_run_id)
     assert task_run.run_count == 1

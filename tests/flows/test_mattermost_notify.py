@@ -65,8 +65,10 @@ def test_posts_to_the_blocks_channel_with_placeholders_and_artifact(fake: FakeMa
         "; keep {braces}"
     )
     assert result["permalink"] == f"{url}/tasklane/pl/{post['id']}"
-    (artifact,) = artifacts_of(state.state_details.flow_run_id)
-    assert artifact.key == "mattermost-post-mattermost-notify" and post["id"] in artifact.data
+    artifacts = {a.key: a.data for a in artifacts_of(state.state_details.flow_run_id)}
+    assert set(artifacts) == {"mattermost-post-mattermost-notify", "mattermost-notify"}
+    assert post["id"] in artifacts["mattermost-post-mattermost-notify"]
+    assert f'"post_id": "{post["id"]}"' in artifacts["mattermost-notify"]  # the run's result
     assert TOKEN not in "\n".join(server_logs(state.state_details.flow_run_id))
 
 

@@ -9,7 +9,7 @@ import pytest
 from deployments.jobs import PythonJob
 from deployments.policy import RunPolicy, TaskRetryPolicy
 from flows.python import python_flow
-from tests.flows.conftest import server_flow_run, server_logs
+from tests.flows.conftest import artifacts_of, server_flow_run, server_logs
 
 JOBS_DIR = str(Path(__file__).parent / "jobs_pkg")
 
@@ -25,12 +25,13 @@ def test_return_value_is_the_result() -> None:
     assert state.result() == {"sum": 5}
 
 
-def test_exception_fails_the_run_with_its_traceback_in_the_logs() -> None:
+def test_exception_fails_the_run_with_its_traceback_in_the_logs_once() -> None:
     state = call("sample_jobs:explode", message="boom")
     assert state.is_failed()
-    assert "exploded: boom" in state.message
+    assert state.message == "ValueError: exploded: boom"
     logs = "\n".join(server_logs(state.state_details.flow_run_id))
     assert "Traceback" in logs and "sample_jobs.py" in logs and "ValueError: exploded: boom" in logs
+    assert logs.count("Traceback") == 1  # the task's; the flow does not raise it again
 
 
 @pytest.mark.parametrize(
@@ -44,6 +45,7 @@ def test_exception_fails_the_run_with_its_traceback_in_the_logs() -> None:
 def test_bad_references_fail_clearly(reference: str, expected: str) -> None:
     state = call(reference)
     assert state.is_failed() and expected in state.message
+    assert "Traceback" not in "\n".join(server_logs(state.state_details.flow_run_id))
 
 
 def test_script_result_and_exit_status(tmp_path: Path) -> None:
@@ -61,6 +63,7 @@ def test_timeout_interrupts_a_blocking_call() -> None:
     state = call("sample_jobs:nap", RunPolicy(timeout_seconds=1), seconds=30)
     assert state.name == "TimedOut"
     assert server_flow_run(state.state_details.flow_run_id).state.name == "TimedOut"
+    assert "Traceback" not in "\n".join(server_logs(state.state_details.flow_run_id))
 
 
 def test_retries_follow_the_policy_and_then_succeed(tmp_path: Path) -> None:
@@ -76,8 +79,14 @@ def test_retries_follow_the_policy_and_then_succeed(tmp_path: Path) -> None:
 
 
 def test_the_result_is_kept_as_a_markdown_artifact_of_the_run() -> None:
-    from tests.flows.test_jira_export import artifacts_of
-
     state = call("sample_jobs:add", a=2, b=3)
     (artifact,) = [a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown"]
     assert "### Result of" in artifact.data and '"sum": 5' in artifact.data
+    assert artifact.key == "python"  # a flow called directly: the flow's name stands for the task
+
+
+def test_a_failed_run_keeps_why_as_its_artifact() -> None:
+    state = call("sample_jobs:explode", message="boom")
+    (artifact,) = artifacts_of(state.state_details.flow_run_id)
+    assert artifact.key == "python" and "### `python` failed" in artifact.data
+    assert "ValueError: exploded: boom" in artifact.data

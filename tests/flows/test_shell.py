@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import pytest
 from deployments.jobs import ShellJob
 from deployments.policy import RunPolicy
 from flows.shell import shell_flow
-from tests.conftest import alive, run
-from tests.flows.conftest import server_flow_run, server_logs
+from tests.conftest import alive, run, with_client
+from tests.flows.conftest import artifacts_of, server_flow_run, server_logs
 
 
 def run_shell(job: ShellJob, policy: RunPolicy | None = None):
@@ -39,11 +40,30 @@ def test_script_file_runs(tmp_path: Path) -> None:
     assert run_shell(ShellJob(script=str(script))).result()["output_tail"] == ["args ok"]
 
 
-def test_non_zero_exit_fails_the_run_with_its_code() -> None:
-    state = run_shell(ShellJob(command="echo before; exit 7"))
+def test_non_zero_exit_fails_the_run_with_one_clear_line_and_no_traceback() -> None:
+    state = run_shell(ShellJob(command="echo first; echo second; echo last; exit 7"))
     assert state.is_failed()
-    assert "exited with code 7" in state.message
-    assert server_flow_run(state.state_details.flow_run_id).state.type.value == "FAILED"
+    reason = (
+        "exited with code 7: `echo first; echo second; echo last; exit 7`; last output: first | second | last"
+    )
+    assert state.message == reason
+    assert server_flow_run(state.state_details.flow_run_id).state.message == reason
+    logs = server_logs(state.state_details.flow_run_id)
+    text = "\n".join(logs)
+    assert "Traceback" not in text and "\\n" not in text  # no traceback, no escaped repr
+    # The failure, once, with the last output lines on lines of their own.
+    assert (
+        "exited with code 7: `echo first; echo second; echo last; exit 7`; last output:\nfirst\nsecond\nlast"
+        in logs
+    )
+
+
+def test_the_state_message_shortens_a_long_command_and_keeps_the_last_lines() -> None:
+    command = "printf 'line %s\\n' $(seq 1 30); " + "true; " * 30 + "exit 2"
+    state = run_shell(ShellJob(command=command))
+    assert state.message.startswith("exited with code 2: `printf 'line %s")
+    assert "…`" in state.message and "\n" not in state.message
+    assert state.message.endswith("last output: line 26 | line 27 | line 28 | line 29 | line 30")
 
 
 def test_timeout_ends_timed_out_and_kills_the_whole_group(tmp_path: Path) -> None:
@@ -59,6 +79,8 @@ def test_timeout_ends_timed_out_and_kills_the_whole_group(tmp_path: Path) -> Non
     elapsed = time.monotonic() - started
     assert state.name == "TimedOut" and state.is_failed()
     assert server_flow_run(state.state_details.flow_run_id).state.name == "TimedOut"
+    assert state.message == "timed out after 2 s; the job was stopped"
+    assert "Traceback" not in "\n".join(server_logs(state.state_details.flow_run_id))
     assert elapsed < 20
     recorded = [int(p) for p in pids.read_text().split()]
     assert len(recorded) == 3
@@ -73,7 +95,9 @@ def test_retries_wait_the_computed_delays(tmp_path: Path) -> None:
     job = ShellJob(command=f"date +%s.%N >> {stamps}; exit 1")
     policy = RunPolicy(retries=2, retry_delays=[1, 2])
     state = run_shell(job, policy)
-    assert state.is_failed()
+    assert state.is_failed() and state.message.startswith("exited with code 1")
+    logs = "\n".join(server_logs(state.state_details.flow_run_id))
+    assert "Retry 2/2" in logs and "Retries are exhausted" in logs and "Traceback" not in logs
     times = [float(t) for t in stamps.read_text().split()]
     assert len(times) == 3
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
@@ -95,9 +119,52 @@ def test_secret_env_comes_from_a_secret_block_and_is_not_logged() -> None:
     assert "matched" in logs and "s3cr3t-value-123" not in logs
 
 
-def test_the_result_is_kept_as_a_markdown_artifact_of_the_run() -> None:
-    from tests.flows.test_jira_export import artifacts_of
+@pytest.mark.parametrize("exit_code", [0, 5])
+def test_a_secret_the_command_prints_is_masked_in_the_result_and_the_failure(exit_code: int) -> None:
+    from prefect.blocks.system import Secret
 
+    Secret(value="s3cr3t-value-456").save("tasklane-test-secret-2", overwrite=True)
+    job = ShellJob(
+        command=f'echo "token=$API_TOKEN"; exit {exit_code}',
+        secret_env={"API_TOKEN": "tasklane-test-secret-2"},
+    )
+    state = run_shell(job)
+    kept = [a.data for a in artifacts_of(state.state_details.flow_run_id)] + [state.message or ""]
+    assert "token=***" in "\n".join(kept) and "s3cr3t-value-456" not in "\n".join(kept)
+
+
+def test_the_result_is_kept_as_a_markdown_artifact_of_the_run() -> None:
     state = run_shell(ShellJob(command="echo kept"))
     (artifact,) = [a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown"]
     assert "### Result of" in artifact.data and '"exit_code": 0' in artifact.data and "kept" in artifact.data
+
+
+def test_every_run_of_a_task_keeps_its_result_or_failure_under_the_tasks_key(
+    monkeypatch: pytest.MonkeyPatch, project: str
+) -> None:
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactFilter
+
+    task = f"{project}-Nightly_Backup"  # the deployment's name, as Prefect's runtime gives it
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__NAME", task)
+    ok = run_shell(ShellJob(command="echo saved"))
+    failed = run_shell(ShellJob(command="echo disk full; exit 3"))
+    key = f"{project}-nightly-backup"
+
+    def by_key(client):
+        from prefect.client.schemas.filters import ArtifactCollectionFilterKey, ArtifactFilterKey
+
+        return asyncio.gather(
+            client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))),
+            client.read_latest_artifacts(
+                artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key]))
+            ),
+        )
+
+    versions, (latest,) = with_client(by_key)
+    by_run = {a.flow_run_id: a.data for a in versions}
+    assert set(by_run) == {ok.state_details.flow_run_id, failed.state_details.flow_run_id}
+    assert '"exit_code": 0' in by_run[ok.state_details.flow_run_id]
+    failure = by_run[failed.state_details.flow_run_id]
+    assert f"### `{task}` failed" in failure and "exited with code 3: `echo disk full; exit 3`" in failure
+    assert "Last output:" in failure and "    disk full" in failure
+    assert latest.flow_run_id == failed.state_details.flow_run_id

@@ -1,7 +1,10 @@
 """Shared by the schedule tests: spec construction, the oracle and Prefect's server-side expansion.
 
 The oracle computes a spec's runs without the compiler: wall times from dateutil.rrule or
-croniter, made instants with zoneinfo's fold=0, which is the time rule itself.
+croniter, made instants with zoneinfo's fold=0, which is the time rule itself; for a cron
+counting elapsed time (minute or hour field starting with `*`), every instant whose local wall
+time is one of the cron's (none for a skipped time, both passes of a repeated one).
+`cronsim_runs` is Vixie/Debian cron's behaviour as cronsim computes it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+from cronsim import CronSim
 from dateutil import rrule
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from prefect.server.schemas import schedules as server
@@ -60,6 +64,24 @@ def localize(wall: datetime, zone: str) -> datetime:
     """The time rule: fold=0 maps a missing time with the offset before the change, and a
     repeated time to its first occurrence."""
     return wall.replace(tzinfo=ZoneInfo(zone), fold=0).astimezone(UTC)
+
+
+def counts_elapsed_time(raw: dict[str, Any]) -> bool:
+    """A cron whose minute or hour field starts with `*` (Vixie's wildcard jobs)."""
+    return "cron" in raw and any(f.startswith("*") for f in raw["cron"].split()[:2])
+
+
+def instants_of(wall: datetime, zone: str) -> list[datetime]:
+    """Every instant whose wall time in `zone` is `wall`: none in a gap, two in a repeat."""
+    tz = ZoneInfo(zone)
+    found = {wall.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)}
+    return sorted(t for t in found if t.astimezone(tz).replace(tzinfo=None) == wall)
+
+
+def cronsim_runs(cron: str, zone: str, after: datetime, n: int) -> list[datetime]:
+    """The first `n` runs at or after `after` as Vixie/Debian cron fires them (cronsim)."""
+    runs = CronSim(cron, (after - timedelta(seconds=1)).astimezone(ZoneInfo(zone)))
+    return [next(runs).astimezone(UTC) for _ in range(n)]
 
 
 def walls(raw: dict[str, Any], begin: datetime) -> Iterator[datetime]:
@@ -132,10 +154,9 @@ def calendar_runs(
             break
         if settled_after is not None and wall > settled_after:
             break
-        instant = localize(wall, zone)
-        if start is not None and instant < start:
-            continue
-        found.add(instant)
+        for instant in instants_of(wall, zone) if counts_elapsed_time(raw) else [localize(wall, zone)]:
+            if start is None or instant >= start:
+                found.add(instant)
         if settled_after is None and len([t for t in found if t >= origin]) >= enough:
             # No later wall time maps more than a day earlier than itself.
             settled_after = wall + timedelta(days=1)

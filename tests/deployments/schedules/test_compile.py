@@ -7,13 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from prefect.client.schemas.schedules import IntervalSchedule, RRuleSchedule
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from prefect.server.schemas import schedules as server
 
 from deployments.schedules import preview
 from tests.deployments.schedules.support import (
     BERLIN,
     EPOCH,
+    NEW_YORK,
     as_utc,
     instants,
     oracle,
@@ -30,7 +31,10 @@ def test_unbounded_calendar_specs_compile_to_crons_with_indexed_slugs() -> None:
     s = spec({"daily": ["14:30", "02:00", "03:00"], "timezone": BERLIN})
     compiled = s.to_prefect("UTC", active=False)
     assert [c.schedule.cron for c in compiled] == ["0 2,3 * * *", "30 14 * * *"]
-    assert [c.slug for c in compiled] == [f"{s.slug()}-0", f"{s.slug()}-1"]
+    assert [c.slug for c in compiled] == [
+        "daily-0200-0300-1430-europe-berlin-1",
+        "daily-0200-0300-1430-europe-berlin-2",
+    ]
     assert all(c.schedule.timezone == BERLIN and not c.active for c in compiled)
     monthly = spec({"monthly": {"days": ["last", 15, 1], "at": "06:00"}})
     assert [c.schedule.cron for c in monthly.to_prefect("UTC", active=True)] == ["0 6 1,15,L * *"]
@@ -45,6 +49,54 @@ def test_unbounded_calendar_specs_compile_to_crons_with_indexed_slugs() -> None:
     assert [c.schedule.cron for c in no_last.to_prefect("UTC", active=True)] == ["0 6 1 * *", "0 6 30 * *"]
     weekly = spec({"weekly": {"days": ["sun", "mon"], "at": "06:00"}})
     assert [c.schedule.cron for c in weekly.to_prefect("UTC", active=True)] == ["0 6 * * 0,1"]
+
+
+def test_a_cron_counting_elapsed_time_adds_the_second_passes_of_repeated_hours() -> None:
+    s = spec({"cron": "*/30 * * * *", "timezone": NEW_YORK})
+    runs, second = s.to_prefect("UTC", active=True, now=utc("2026-12-01T00:00"))
+    assert runs.schedule == CronSchedule(cron="*/30 * * * *", timezone=NEW_YORK)
+    assert (runs.slug, second.slug) == (s.slug(), f"{s.slug()}-fall-back")
+    # The repeated hour's second pass, 01:00-02:00 EST on the first Sunday of November, in a zone
+    # whose clock is EST all year.
+    assert second.schedule == RRuleSchedule(
+        rrule="DTSTART:20000101T000000\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=SU;BYMONTHDAY=1,2,3,4,5,6,7;BYHOUR=1;BYMINUTE=0,30;BYSECOND=0",
+        timezone="Etc/GMT+5",
+    )
+    # The same schedules whatever day apply compiles them, so re-applying changes nothing.
+    later = s.to_prefect("UTC", active=True, now=utc("2027-07-15T12:00"))
+    assert [c.schedule for c in later] == [runs.schedule, second.schedule]
+
+
+@pytest.mark.parametrize(
+    ("raw", "kinds"),
+    [
+        ({"cron": "15 1 * * *", "timezone": NEW_YORK}, [CronSchedule]),  # a fixed hour: once
+        ({"cron": "*/30 * * * *"}, [CronSchedule]),  # UTC repeats nothing
+        ({"cron": "*/30 9-17 * * *", "timezone": NEW_YORK}, [CronSchedule]),  # never in 01:00-02:00
+        ({"cron": "*/30 * * * 1-5", "timezone": NEW_YORK}, [CronSchedule]),  # never on a Sunday
+        ({"cron": "0 * * * *", "timezone": NEW_YORK}, [CronSchedule, RRuleSchedule]),
+        # Prefect's cron would fire the skipped 02:00 at 03:00, a time `*/2` lacks: the rrule form.
+        ({"cron": "0 */2 * * *", "timezone": NEW_YORK}, [RRuleSchedule]),  # NY repeats 01:00-02:00
+        ({"cron": "0 */2 * * *", "timezone": BERLIN}, [RRuleSchedule, RRuleSchedule]),  # Berlin 02:00-03:00
+    ],
+)
+def test_which_crons_need_more_than_one_schedule(raw: dict[str, Any], kinds: list[type]) -> None:
+    compiled = spec(raw).to_prefect("UTC", active=True, now=utc("2026-12-01T00:00"))
+    assert [type(c.schedule) for c in compiled] == kinds
+
+
+def test_second_passes_off_the_whole_hour_run_on_the_nearest_whole_hour_clock() -> None:
+    """Newfoundland falls back to -03:30; no Etc zone has it, so the rrule runs on -04:00's clock,
+    its times 30 minutes earlier."""
+    raw = {"cron": "*/30 * * * *", "timezone": "America/St_Johns"}
+    _, second = spec(raw).to_prefect("UTC", active=True, now=utc("2026-12-01T00:00"))
+    assert second.schedule.timezone == "Etc/GMT+4"
+    assert "BYHOUR=0;BYMINUTE=30" in second.schedule.rrule and "BYHOUR=1;BYMINUTE=0" in second.schedule.rrule
+    after = utc("2027-11-07T02:00")
+    assert as_utc(preview(spec(raw), 8, after=after, default_timezone=None)) == oracle(
+        raw, raw["timezone"], after, 8
+    )
 
 
 def test_bounded_specs_compile_to_one_rrule_with_dst_corrections() -> None:
@@ -131,6 +183,17 @@ def test_a_cron_prefects_croniter_gets_wrong_takes_the_rrule_form() -> None:
             {"daily": ["01:30", "02:30", "03:30"], "timezone": "Antarctica/Troll", "end": "2028-12-31T00:00"},
             "2027-03-26T00:00",
         ),
+        # Crons counting elapsed time: both passes of a repeated hour, none of a skipped one.
+        ({"cron": "*/30 * * * *", "timezone": "Australia/Lord_Howe"}, "2027-04-03T12:00"),
+        ({"cron": "0 * * * *", "timezone": "Australia/Lord_Howe"}, "2027-10-02T12:00"),
+        ({"cron": "*/15 * * * *", "timezone": "Pacific/Chatham"}, "2027-04-03T12:00"),
+        ({"cron": "0 */2 * * *", "timezone": "America/Santiago"}, "2027-04-03T00:00"),
+        ({"cron": "0 */2 * * *", "timezone": "America/Santiago"}, "2027-09-04T00:00"),
+        ({"cron": "*/30 * * * *", "timezone": "Africa/Casablanca"}, "2027-02-06T12:00"),  # no yearly rule
+        (
+            {"cron": "*/20 * * * *", "timezone": "Europe/Dublin", "end": "2028-12-31T00:00"},
+            "2027-10-30T18:00",
+        ),
         # Santiago jumps at midnight.
         ({"daily": ["00:30"], "timezone": "America/Santiago", "end": "2028-12-31T00:00"}, "2027-09-01T00:00"),
         (
@@ -142,7 +205,7 @@ def test_a_cron_prefects_croniter_gets_wrong_takes_the_rrule_form() -> None:
 def test_irregular_zones_match_the_oracle(raw: dict[str, Any], after: str) -> None:
     runs = preview(spec(raw), 40, after=utc(after), default_timezone=None)
     assert as_utc(runs) == oracle(raw, raw["timezone"], utc(after), 40)
-    assert len(runs) == len(set(runs))
+    assert len(set(as_utc(runs))) == len(runs)
 
 
 def test_lord_howe_missing_time_fires_once_where_it_meets_another() -> None:

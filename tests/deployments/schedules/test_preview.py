@@ -2,8 +2,10 @@
 
 `preview` is checked three ways: against literal instants around DST changes, against an
 independent oracle (`support.oracle`: wall times from dateutil.rrule or croniter, made instants
-with zoneinfo's fold=0, which is the time rule itself), and against Prefect's own server-side
-expansion (`get_dates` of `prefect.server.schemas.schedules`) of the compiled schedules.
+with zoneinfo's fold=0, which is the time rule itself; every instant of a wall time for a cron
+counting elapsed time), and against Prefect's own server-side expansion (`get_dates` of
+`prefect.server.schemas.schedules`) of the compiled schedules. Crons counting elapsed time are
+also checked against Vixie/Debian cron's behaviour as cronsim computes it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tests.deployments.schedules.support import (
     SYDNEY,
     WEEKDAYS,
     as_utc,
+    cronsim_runs,
     instants,
     localize,
     oracle,
@@ -59,8 +62,9 @@ DST_CASES = [
     pytest.param(
         {"cron": "0 * * * *", "timezone": BERLIN, "start": "2027-10-30T00:00"},
         "2027-10-30T22:30",
-        ["2027-10-30T23:00Z", "2027-10-31T00:00Z", "2027-10-31T02:00Z", "2027-10-31T03:00Z"],
-        id="berlin-hourly-cron-skips-repeated-hour",
+        # 01:00, 02:00 CEST, 02:00 CET (the repeated hour's second pass), 03:00 CET: elapsed time.
+        ["2027-10-30T23:00Z", "2027-10-31T00:00Z", "2027-10-31T01:00Z", "2027-10-31T02:00Z"],
+        id="berlin-hourly-cron-fires-in-both-passes",
     ),
     # America/New_York: 2027-03-14 02:00 -> 03:00, 2027-11-07 02:00 -> 01:00.
     pytest.param(
@@ -115,6 +119,102 @@ def test_preview_around_dst_changes(raw: dict[str, Any], after: str, expected: l
     assert instants(runs) == expected
     assert instants(oracle(raw, raw.get("timezone", "UTC"), utc(after), len(expected))) == expected
     assert all(str(r.tzinfo) == raw.get("timezone", "UTC") for r in runs)
+
+
+# America/New_York, 2026: clocks go back 02:00 EDT -> 01:00 EST on 11-01 (05:00Z-06:00Z is
+# 01:00-02:00 EDT, 06:00Z-07:00Z 01:00-02:00 EST), and jump 02:00 EST -> 03:00 EDT on 03-08.
+# A cron whose minute or hour starts with * counts elapsed time (Vixie/Debian cron: both passes of
+# the repeated hour, none of the skipped one); a fixed-hour cron keeps the time rule.
+NEW_YORK_DST = [
+    pytest.param(
+        "*/30 * * * *",
+        "2026-11-01T04:00",
+        [
+            "2026-11-01T04:00Z",  # 00:00 EDT
+            "2026-11-01T04:30Z",
+            "2026-11-01T05:00Z",  # 01:00 EDT
+            "2026-11-01T05:30Z",  # 01:30 EDT
+            "2026-11-01T06:00Z",  # 01:00 EST: the repeated hour's second pass
+            "2026-11-01T06:30Z",  # 01:30 EST
+            "2026-11-01T07:00Z",  # 02:00 EST
+            "2026-11-01T07:30Z",
+        ],
+        True,
+        id="half-hourly-fall-back",
+    ),
+    pytest.param(
+        "0 * * * *",
+        "2026-11-01T04:00",
+        ["2026-11-01T04:00Z", "2026-11-01T05:00Z", "2026-11-01T06:00Z", "2026-11-01T07:00Z"],
+        True,
+        id="hourly-fall-back",
+    ),
+    pytest.param(
+        "15 1 * * *",
+        "2026-11-01T04:00",
+        ["2026-11-01T05:15Z", "2026-11-02T06:15Z"],  # 01:15 EDT, once; then 01:15 EST
+        True,
+        id="fixed-hour-fall-back-once",
+    ),
+    pytest.param(
+        "30 2 * * *",
+        "2026-11-01T04:00",
+        ["2026-11-01T07:30Z", "2026-11-02T07:30Z"],  # 02:30 EST: 02:00-03:00 occurs once
+        True,
+        id="fixed-hour-after-fall-back",
+    ),
+    pytest.param(
+        "*/30 * * * *",
+        "2026-03-08T05:00",
+        [
+            "2026-03-08T05:00Z",  # 00:00 EST
+            "2026-03-08T05:30Z",
+            "2026-03-08T06:00Z",  # 01:00 EST
+            "2026-03-08T06:30Z",  # 01:30 EST; 02:00 and 02:30 do not exist
+            "2026-03-08T07:00Z",  # 03:00 EDT
+            "2026-03-08T07:30Z",
+        ],
+        True,
+        id="half-hourly-spring-forward",
+    ),
+    pytest.param(
+        "0 * * * *",
+        "2026-03-08T05:00",
+        ["2026-03-08T05:00Z", "2026-03-08T06:00Z", "2026-03-08T07:00Z", "2026-03-08T08:00Z"],
+        True,
+        id="hourly-spring-forward",
+    ),
+    pytest.param(
+        "15 1 * * *",
+        "2026-03-08T05:00",
+        ["2026-03-08T06:15Z", "2026-03-09T05:15Z"],  # 01:15 EST, then 01:15 EDT
+        True,
+        id="fixed-hour-before-spring-forward",
+    ),
+    pytest.param(
+        "30 2 * * *",
+        "2026-03-08T05:00",
+        # 02:30 does not exist: it runs once, shifted forward by the change (the time rule), at
+        # 03:30 EDT. Vixie/Debian cron (and cronsim) run it once at 03:00 EDT, when cron notices
+        # the jump; the time rule keeps `cron: "30 2 * * *"` and `daily: ["02:30"]` alike.
+        ["2026-03-08T07:30Z", "2026-03-09T06:30Z"],
+        False,
+        id="fixed-hour-in-gap-once",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cron", "after", "expected", "as_vixie"), NEW_YORK_DST)
+def test_new_york_dst_days(cron: str, after: str, expected: list[str], as_vixie: bool) -> None:
+    raw = {"cron": cron, "timezone": NEW_YORK}
+    runs = preview(spec(raw), len(expected), after=utc(after), default_timezone="UTC")
+    assert instants(runs) == expected
+    assert instants(oracle(raw, NEW_YORK, utc(after), len(expected))) == expected
+    if as_vixie:
+        assert instants(cronsim_runs(cron, NEW_YORK, utc(after), len(expected))) == expected
+    # The server's own expansion of the schedules apply compiles (before the DST day).
+    compiled = spec(raw).to_prefect("UTC", active=True, now=utc("2026-01-15T00:00"))
+    assert instants(server_get_dates(compiled, len(expected), utc(after))) == expected
 
 
 def test_preview_returns_aware_times_in_the_schedules_zone() -> None:
@@ -335,6 +435,36 @@ def test_preview_matches_the_oracle_around_dst_changes(data: Any) -> None:
     raw = data.draw(bounded({**data.draw(calendar_kinds()), "timezone": zone}, local_after))
     assume(is_valid(raw))
     check_against_oracle(data, raw, zone, localize(local_after, zone), data.draw(st.integers(1, 8)))
+
+
+# Fields of crons counting elapsed time. No `*/N` day field: cronsim, like Debian cron, ANDs a
+# day-of-month starting with * with a restricted weekday, where Prefect's croniter ORs them.
+ELAPSED_FIELDS = (
+    ["*", "*/15", "*/20", "0", "30", "5-10/5"],
+    ["*", "*/2", "*/3", "1-3", "2", "0,2,23"],
+    ["*", "1", "L", "15,L"],
+    ["*", "3,10", "4,11", "1-6"],
+    ["*", "0", "1-5", "sun,sat"],
+)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_crons_counting_elapsed_time_fire_as_vixie_cron_does(data: Any) -> None:
+    """preview == Vixie/Debian cron's runs as cronsim computes them, around DST changes (the hours
+    next to a change, where both passes and skipped times are); and == the oracle and the server."""
+    zone = data.draw(st.sampled_from(sorted(TRANSITIONS)))
+    day = datetime.fromisoformat(data.draw(st.sampled_from(TRANSITIONS[zone])))
+    local_after = day + timedelta(minutes=data.draw(st.integers(-6 * 60, 6 * 60)))
+    fields = [data.draw(st.sampled_from(options)) for options in ELAPSED_FIELDS]
+    assume(fields[0].startswith("*") or fields[1].startswith("*"))
+    raw = {"cron": " ".join(fields), "timezone": zone}
+    assume(is_valid(raw))
+    after, n = localize(local_after, zone), data.draw(st.integers(1, 12))
+    assert as_utc(preview(spec(raw), n, after=after, default_timezone=None)) == cronsim_runs(
+        raw["cron"], zone, after, n
+    )
+    check_against_oracle(data, raw, zone, after, n)
 
 
 @settings(max_examples=80, deadline=None, derandomize=True, database=None)

@@ -90,11 +90,26 @@ def test_specs_round_trip_through_their_dump() -> None:
         assert again == original and again.slug() == original.slug()
 
 
-def test_slug_is_stable_and_shared_by_equivalent_shapes() -> None:
-    # The same value as before friendly specs existed, so applied schedules keep their slug.
-    assert spec({"cron": "0 */6 * * *"}).slug() == "tasklane-48323e069c52"
-    assert spec({"every": "30s"}).slug() == "tasklane-845ecc2fd0fa"
-    assert spec("0 */6 * * *").slug() == spec({"type": "cron", "schedule": "0 */6 * * *"}).slug()
+@pytest.mark.parametrize(
+    ("raw", "slug"),
+    [
+        ({"every": "10m"}, "every-10m"),
+        ({"every": "1h30m", "timezone": BERLIN}, "every-1h30m-europe-berlin"),
+        ({"daily": ["02:00"], "timezone": "Asia/Shanghai"}, "daily-0200-asia-shanghai"),
+        ({"daily": ["14:30", "02:00"]}, "daily-0200-1430"),
+        ({"cron": "0 2 * * *"}, "cron-0-2-x-x-x"),
+        ({"cron": "*/30 * * * *", "timezone": NEW_YORK}, "cron-every30-x-x-x-x-america-new-york"),
+        ({"cron": "0,30 9-17 * * MON-FRI"}, "cron-0and30-9to17-x-x-montofri"),
+        ({"weekly": {"days": ["wed", "mon"], "at": ["09:00"]}}, "weekly-mon-wed-0900"),
+        ({"monthly": {"days": [15, "last", 1], "at": ["06:00"]}}, "monthly-1-15-last-0600"),
+        ({"once": "2027-12-24T18:00"}, "once-20271224-1800"),
+    ],
+)
+def test_slugs_read_as_the_spec_is_written(raw: Any, slug: str) -> None:
+    assert spec(raw).slug() == slug
+
+
+def test_slugs_are_shared_by_equivalent_shapes_and_kept_short() -> None:
     canonical = spec({"daily": ["02:00"]}).slug()
     for shape in (
         "02:00",
@@ -104,7 +119,15 @@ def test_slug_is_stable_and_shared_by_equivalent_shapes() -> None:
         {"type": "daily", "schedule": "02:00"},
     ):
         assert spec(shape).slug() == canonical
+    assert spec("0 */6 * * *").slug() == spec({"type": "cron", "schedule": "0 */6 * * *"}).slug()
     assert spec({"daily": ["14:30", "02:00"]}).slug() == spec({"daily": ["02:00", "14:30", "14:30"]}).slug()
+    # A long spec is cut, and a hash of the whole keeps two long ones apart.
+    minutes = ",".join(str(m) for m in range(0, 60, 5))
+    long_one = spec({"cron": f"{minutes} 1,2,3 * * *", "timezone": "America/Argentina/ComodRivadavia"})
+    other = spec({"cron": f"{minutes} 1,2,4 * * *", "timezone": "America/Argentina/ComodRivadavia"})
+    for slug in (long_one.slug(), other.slug()):
+        assert len(slug) <= 60 and slug.startswith("cron-0and5and10") and slug.replace("-", "").isalnum()
+    assert long_one.slug() != other.slug()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +180,10 @@ def test_slug_is_stable_and_shared_by_equivalent_shapes() -> None:
         ),
         ({"timezone": BERLIN}, "found none"),
         ({"every": "0s"}, "'0s' is zero; an interval must be positive"),
-        ({"every": "5 minutes"}, "'5 minutes' is not a duration (e.g. 30s, 5m, 1h30m, 2d)"),
+        ({"every": "5 mins"}, "'5 mins' is not a duration; write 5m"),
+        ({"every": "1 hour and 30 minutes"}, "is not a duration; write 1h30m"),
+        ({"every": "5 apples"}, "'5 apples' is not a duration (e.g. 30s, 5m, 1h30m, 2d)"),
+        ({"daily": "2:30pm"}, '"2:30pm" is not a time (HH:MM, 00:00–23:59); write "14:30"'),
         (
             {"once": "2026-05-31T09:00"},
             "once 2026-05-31T09:00:00 (UTC) is in the past (now is 2026-06-01T00:00:00+00:00)",
@@ -185,8 +211,8 @@ def test_slug_is_stable_and_shared_by_equivalent_shapes() -> None:
         ),
         ({"type": "daily"}, "a schedule of type 'daily' needs exactly one of: schedule, time"),
         (
-            "tomorrow",
-            '"tomorrow" is not a schedule (a duration such as 30s, a time such as "02:00", or a 5-field',
+            "30",
+            '"30" is not a schedule (a duration such as 30s, a time such as "02:00", or a 5-field',
         ),
         (42, "a schedule is a mapping such as {every: 30s}"),
     ],
@@ -195,6 +221,97 @@ def test_validation_messages(raw: Any, message: str) -> None:
     with pytest.raises(ValidationError) as caught:
         spec(raw)
     assert message in str(caught.value)
+
+
+# Plain English where a cron belongs: what was expected, and the friendly form that means it.
+ENGLISH = "is not a cron expression (5 fields: minute hour day-of-month month day-of-week); write "
+BARE = (
+    'is not a schedule (a bare string is a duration such as 30s, a time such as "02:00", '
+    "or a 5-field cron); write "
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"cron": "every 5 minutes"},
+            f'cron "every 5 minutes" {ENGLISH}{{every: 5m}}, or a 5-field cron such as "*/5 * * * *"',
+        ),
+        (
+            "every 5 minutes",
+            f'"every 5 minutes" {BARE}{{every: 5m}}, or a 5-field cron such as "*/5 * * * *"',
+        ),
+        ({"cron": "every 2 hours"}, f'{ENGLISH}{{every: 2h}}, or a 5-field cron such as "0 */2 * * *"'),
+        ({"cron": "every minute"}, f'{ENGLISH}{{every: 1m}}, or a 5-field cron such as "* * * * *"'),
+        ({"cron": "every 7 minutes"}, f"{ENGLISH}{{every: 7m}}"),  # */7 restarts each hour: no cron
+        ({"cron": "every 30 seconds"}, f"{ENGLISH}{{every: 30s}}"),
+        ({"cron": "hourly"}, f'{ENGLISH}{{every: 1h}}, or a 5-field cron such as "0 * * * *"'),
+        ({"cron": "@daily"}, f'{ENGLISH}{{daily: ["00:00"]}}, or a 5-field cron such as "0 0 * * *"'),
+        ({"cron": "daily at 2am"}, f'{ENGLISH}{{daily: ["02:00"]}}, or a 5-field cron such as "0 2 * * *"'),
+        (
+            {"cron": "every day at 14:30"},
+            f'{ENGLISH}{{daily: ["14:30"]}}, or a 5-field cron such as "30 14 * * *"',
+        ),
+        ("at noon", f'{BARE}{{daily: ["12:00"]}}, or a 5-field cron such as "0 12 * * *"'),
+        (
+            "every monday at 9:00",
+            f'{BARE}{{weekly: {{days: [mon], at: ["09:00"]}}}}, or a 5-field cron such as "0 9 * * 1"',
+        ),
+        ({"cron": "twice a day"}, f"{ENGLISH}a schedule such as {{every: 5m}}, {{daily: "),
+    ],
+)
+def test_plain_english_gets_the_friendly_form_that_means_it(raw: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        spec(raw)
+    assert message in str(caught.value)
+    assert "fields, needs 5" not in str(caught.value)
+
+
+def test_a_cron_with_month_and_weekday_names_is_not_english() -> None:
+    assert spec({"cron": "0 9 * jan-mar MON-FRI"}).cron == "0 9 * jan-mar MON-FRI"
+    assert spec("0 0 L * sun").cron == "0 0 L * sun"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"evry": "5m"}, "unknown key 'evry' in a schedule (allowed: every, cron, daily, weekly, monthly, "),
+        ({"evry": "5m"}, "max_runs); did you mean 'every'?"),
+        (
+            {"weekly": {"days": ["mon"], "at": ["09:00"], "att": ["10:00"]}},
+            "(allowed: days, at); did you mean 'at'?",
+        ),
+        (
+            {"weekly": {"days": ["mnday"], "at": ["09:00"]}},
+            "unknown weekday 'mnday' (allowed: mon, tue, wed, thu, fri, sat, sun); did you mean 'mon'?",
+        ),
+        ({"weekly": {"days": ["thurday"], "at": ["09:00"]}}, "did you mean 'thu'?"),
+        (
+            {"type": "duraton", "schedule": "5m"},
+            "unknown schedule type 'duraton' (allowed: duration, interval, cron, daily); "
+            "did you mean 'duration'?",
+        ),
+        (
+            {"every": "1h", "timezone": "Europe/Berln"},
+            "unknown timezone 'Europe/Berln' (an IANA name such as Europe/Berlin); "
+            "did you mean 'Europe/Berlin'?",
+        ),
+        ({"every": "1h", "timezone": "asia/shanghai"}, "did you mean 'Asia/Shanghai'?"),
+        ({"every": "1h", "timezone": "New York"}, "did you mean 'America/New_York'?"),
+    ],
+)
+def test_misspelled_names_get_the_closest_valid_one(raw: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        spec(raw)
+    assert message in str(caught.value)
+
+
+def test_far_off_names_get_no_guess() -> None:
+    for raw in ({"every": "1h", "timezone": "Mars/Olympus"}, {"every": "1h", "colour": "red"}):
+        with pytest.raises(ValidationError) as caught:
+            spec(raw)
+        assert "did you mean" not in str(caught.value)
 
 
 def test_errors_point_at_the_field() -> None:

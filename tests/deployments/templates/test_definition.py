@@ -19,6 +19,23 @@ from tests.deployments.templates.support import template_problems
             "template 't': field 'task': must be a catalog task mapping (type, ...); found nothing",
         ),
         ("name: t\nfoo: 1\ntask: {type: shell, command: ls}\n", "field 'foo': is not a template key"),
+        (
+            "name: t\ncategry: ops\ntask: {type: shell, command: ls}\n",
+            "field 'categry': is not a template key (allowed: name, category, description, params, task); "
+            "did you mean 'category'?",
+        ),
+        (
+            "name: t\nparams: {x: {type: string, defualt: a}}\ntask: {type: shell, command: ls}\n",
+            "field 'params.x.defualt': is not a field of a template parameter (it takes: ",
+        ),
+        (
+            "name: t\nparams: {x: {type: string, defualt: a}}\ntask: {type: shell, command: ls}\n",
+            "absolute); did you mean 'default'?",
+        ),
+        (
+            "name: t\nparams: {x: {type: strng}}\ntask: {type: shell, command: ls}\n",
+            "found 'strng'; did you mean 'string'?",
+        ),
         ("name: 'bad name'\ntask: {type: shell, command: ls}\n", "field 'name': must be a template id"),
         ("task: {type: shell, command: ls}\n", "template: field 'name': must be a template id"),
         ("name: t\nparams: [a]\ntask: {type: shell, command: ls}\n", "field 'params': must be a mapping"),

@@ -76,6 +76,25 @@ BAD_VALUES = [
     ),
     pytest.param(
         "http-health-check",
+        {"url": "https://a.example", "method": "GTE"},
+        "field 'params.method': must be one of GET, HEAD, POST; found 'GTE'; did you mean 'GET'?",
+        id="health-method-misspelt",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "/srv", "schedule": "every day at 2am"},
+        "field 'params.schedule': must be a 5-field cron expression such as \"0 2 * * *\": "
+        'cron "every day at 2am" is not a cron expression',
+        id="backup-schedule-in-english",
+    ),
+    pytest.param(
+        "backup-dir",
+        {"source": "/srv", "schedule": "every day at 2am"},
+        'or a 5-field cron such as "0 2 * * *"',
+        id="backup-schedule-in-english-gets-the-cron",
+    ),
+    pytest.param(
+        "http-health-check",
         {"url": "ftp://a.example"},
         "field 'params.url': must match the pattern https?://\\S+; found 'ftp://a.example'",
         id="health-url-not-http",

@@ -28,7 +28,7 @@ def test_seed_003_task_lifecycle(api: Api) -> None:
     assert SUMMARY <= set(task)
     task_id = task["id"]
     assert task_id == f"daily-backup-{p}" and task["name"] == f"Daily Backup {p}"
-    assert task["schedule"] == "0 2 * * *"
+    assert task["schedule"] == "daily 02:00 UTC"  # as the catalog writes it (the seed's shape read)
     assert datetime.fromisoformat(task["next_run"]).strftime("%H:%M") == "02:00"
     assert task["group"] == "backup" and task["status"] == "active"
 
@@ -52,10 +52,10 @@ def test_seed_003_task_lifecycle(api: Api) -> None:
         f"/api/scheduler/tasks/{task_id}", json={"schedule": {"type": "daily", "time": "03:00"}}
     )
     assert updated.status_code == 200, updated.text
-    assert updated.json()["schedule"] == "0 3 * * *"
+    assert updated.json()["schedule"] == "daily 03:00 UTC"
     assert api.get(f"/tasks/{task_id}").json()["parameters"]["command"] == "/usr/bin/backup.sh"
     renamed_cmd = api.put(f"/api/scheduler/tasks/{task_id}", json={"command": "/usr/bin/backup.sh --full"})
-    assert renamed_cmd.status_code == 200 and renamed_cmd.json()["schedule"] == "0 3 * * *"
+    assert renamed_cmd.status_code == 200 and renamed_cmd.json()["schedule"] == "daily 03:00 UTC"
 
     # 启用/禁用任务
     disabled = api.post(f"/api/scheduler/tasks/{task_id}/disable", role="operator")

@@ -71,6 +71,7 @@ def client_ctx():
 
 def test_history_filters_by_task_group_state_and_time() -> None:
     from tasklane.history.runs import history
+    from tasklane.history.statuses import state_word
 
     tag = scope()
 
@@ -85,23 +86,25 @@ def test_history_filters_by_task_group_state_and_time() -> None:
             everything = await history(client, tags=tags)
             by_task = await history(client, task=f"a-{tag}", tags=tags)
             by_group = await history(client, group="etl", tags=tags)
-            failed = await history(client, state="failed", tags=tags)  # the type: Failed and TimedOut
-            timeout = await history(client, state="timeout", tags=tags)
+            failed = await history(client, state_names=state_word("failed").names, tags=tags)
+            timeout = await history(client, state_names=state_word("timeout").names, tags=tags)
+            finished = await history(client, state_types=state_word("finished").types, tags=tags)
             limited = await history(client, limit=2, tags=tags)
             later = await history(client, since=datetime.now(UTC) + timedelta(minutes=1), tags=tags)
             window = await history(
                 client, since=start - timedelta(seconds=1), until=datetime.now(UTC), tags=tags
             )
-            return everything, by_task, by_group, failed, timeout, limited, later, window
+            return everything, by_task, by_group, failed, timeout, finished, limited, later, window
 
-    everything, by_task, by_group, failed, timeout, limited, later, window = run(go())
+    everything, by_task, by_group, failed, timeout, finished, limited, later, window = run(go())
     assert len(everything) == 5 and len(window) == 5 and later == []
     assert {r.task for r in by_task} == {f"a-{tag}"} and len(by_task) == 3
     assert {r.group for r in by_group} == {"etl"} and sorted(r.state for r in by_group) == [
         "Completed",
         "Crashed",
     ]
-    assert sorted(r.state for r in failed) == ["Failed", "TimedOut"]
+    assert sorted(r.state for r in failed) == ["Crashed", "Failed", "TimedOut"]  # failed: did not succeed
+    assert len(finished) == 5
     assert [r.state for r in timeout] == ["TimedOut"] and timeout[0].message == "the job timed out"
     assert len(limited) == 2
     record = everything[0]
@@ -260,6 +263,7 @@ def test_logs_read_grep_level_export_and_follow(tmp_path: Path) -> None:
 
 def test_run_query_filters_are_shaped_for_the_planner() -> None:
     from tasklane.history.runs import UNFINISHED_TYPES, RunQuery
+    from tasklane.history.statuses import state_word
 
     query = RunQuery(tags=("tasklane",), group="ops", deployment_ids=("a", "b"), finished=True)
     page = query.filters()
@@ -269,7 +273,10 @@ def test_run_query_filters_are_shaped_for_the_planner() -> None:
     assert page["flow_runs"]["state"] == {"type": {"not_any_": sorted(UNFINISHED_TYPES)}}
     # A count: deployments on the runs' indexed column.
     assert query.filters(indexed=True)["flow_runs"]["deployment_id"] == {"any_": ["a", "b"]}
-    window = RunQuery(state="timeout", since=datetime(2024, 1, 1, tzinfo=UTC), window="end_time").filters()
+    timeout = state_word("timeout").names
+    window = RunQuery(
+        state_names=timeout, since=datetime(2024, 1, 1, tzinfo=UTC), window="end_time"
+    ).filters()
     assert window["flow_runs"]["state"] == {"name": {"any_": ["TimedOut"]}}
     assert window["flow_runs"]["end_time"] == {"after_": "2024-01-01T00:00:00+00:00"}
 
@@ -335,3 +342,159 @@ def test_read_run_logs_pages_by_offset_and_limit() -> None:
     assert [log.message for log in every] == [f"line {i} {'even' if i % 2 == 0 else 'odd'}" for i in range(6)]
     assert len(page) == 2
     assert [log.message for log in evens] == ["line 2 even", "line 4 even"]
+
+
+def test_past_and_upcoming_split_the_runs_at_now() -> None:
+    from tasklane.history.runs import RunQuery
+
+    now = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+    early, late = now - timedelta(days=1), now + timedelta(days=1)
+    assert RunQuery().past(now).filters()["flow_runs"]["expected_start_time"] == {"before_": now.isoformat()}
+    assert RunQuery(until=early).past(now).until == early and RunQuery(until=late).past(now).until == now
+    upcoming = RunQuery().upcoming(now)
+    assert upcoming.since is not None and now < upcoming.since < now + timedelta(milliseconds=1)
+    assert RunQuery(since=late).upcoming(now).since == late
+    ended = RunQuery(window="end_time").past(now)
+    assert ended.window == "expected_start_time"  # the split is by expected start, whatever the window
+
+
+def test_history_is_the_past_and_upcoming_the_runs_to_come_in_their_zone() -> None:
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.states import Scheduled
+
+    from tasklane.history.runs import history, upcoming
+
+    tag = scope()
+    far = datetime(2099, 1, 1, 1, 0, tzinfo=UTC)
+
+    async def go():
+        async with client_ctx() as client:
+            flow_id = await client.create_flow_from_name("tl-history-test")
+            zoned = CronSchedule(cron="0 2 * * *", timezone="Asia/Tokyo")
+            d = await client.create_deployment(
+                flow_id=flow_id,
+                name=f"u-{tag}",
+                tags=["tasklane", tag],
+                schedules=[DeploymentScheduleCreate(schedule=zoned, active=False)],
+            )
+            (done,) = await make_runs(client, d, ["Completed"])
+            due = await client.create_flow_run_from_deployment(
+                d, state=Scheduled(scheduled_time=datetime.now(UTC) - timedelta(minutes=5))
+            )
+            later = []
+            for days in (2, 1):  # made out of order: listed soonest first
+                run_ = await client.create_flow_run_from_deployment(
+                    d, state=Scheduled(scheduled_time=far + timedelta(days=days))
+                )
+                later.append(run_.id)
+            past = await history(client, tags=["tasklane", tag])
+            to_come = await upcoming(client, tags=["tasklane", tag])
+            return done, due.id, later, past, to_come
+
+    done, due, later, past, to_come = run(go())
+    assert [UUID(r.run_id) for r in past] == [done, due]  # newest first; the runs to come are not there
+    assert [UUID(r.run_id) for r in to_come] == [later[1], later[0]]
+    assert to_come[0].due == far + timedelta(days=1) and to_come[0].timezone == "Asia/Tokyo"
+    assert to_come[0].task == f"u-{tag}" and to_come[0].state == "Scheduled"
+
+
+def test_resolve_run_by_id_name_or_task() -> None:
+    from prefect.states import Scheduled
+
+    from tasklane.history.runs import HistoryError, UnknownRunError, find_run, resolve_run
+
+    tag = scope()
+
+    async def go():
+        async with client_ctx() as client:
+            task = await make_deployment(client, f"t-{tag}", ["tasklane", tag])
+            stranger = await make_deployment(client, f"s-{tag}", [tag])  # not a Tasklane task
+            first, last = await make_runs(client, task, ["Completed", "Failed"])
+            await client.update_flow_run(first, name=f"{tag}-named")
+            outsider = await client.create_flow_run_from_deployment(stranger, name=f"{tag}-outsider")
+            # The same name as a Tasklane run, newer: the Tasklane run still comes first.
+            await client.create_flow_run_from_deployment(stranger, name=f"{tag}-named")
+            never = await make_deployment(client, f"n-{tag}", ["tasklane", tag])
+            await client.create_flow_run_from_deployment(
+                never, state=Scheduled(scheduled_time=datetime.now(UTC) + timedelta(days=1))
+            )
+            found = {
+                "id": await resolve_run(client, str(last)),
+                "name": await resolve_run(client, f"{tag}-named"),
+                "task": await resolve_run(client, f"t-{tag}"),
+                "other": await resolve_run(client, f"{tag}-outsider"),
+                "strict": await find_run(client, f"{tag}-outsider", any_run=False),
+            }
+            errors = {}
+            for ref in ("nothing-" + tag, str(uuid.uuid4()), f"n-{tag}"):
+                try:
+                    await resolve_run(client, ref)
+                except HistoryError as exc:
+                    errors[ref] = exc
+            return first, last, outsider.id, found, errors
+
+    first, last, outsider, found, errors = run(go())
+    assert found["id"].id == last and found["name"].id == first and found["task"].id == last
+    assert found["other"].id == outsider and found["strict"] is None
+    unknown = [e for e in errors.values() if isinstance(e, UnknownRunError)]
+    assert len(unknown) == 2 and all("expected a run id, a run name" in str(e) for e in unknown)
+    assert "has no run that started yet" in str(errors[f"n-{tag}"])
+
+
+@pytest.mark.parametrize("word", ["finished", "done", "success", "failed", "timeout", "pending", "cancelled"])
+def test_a_state_word_selects_the_runs_shown_with_that_status(word: str) -> None:
+    from prefect.client.schemas.objects import StateType
+
+    from tasklane.history.runs import UNFINISHED_TYPES
+    from tasklane.history.statuses import (
+        FINAL_STATUSES,
+        SCHEDULER_STATUS,
+        STATUS_BY_STATE_NAME,
+        state_word,
+        status_of_state,
+    )
+
+    meaning = state_word(word)
+    if meaning.types:  # a kind of state: every name of those types
+        final = {t.value for t in StateType if t.value not in UNFINISHED_TYPES}
+        assert word == "finished" and set(meaning.types) == final == {
+            "COMPLETED",
+            "FAILED",
+            "CRASHED",
+            "CANCELLED",
+        }
+        return
+    shown = {
+        name
+        for name in STATUS_BY_STATE_NAME
+        if word in (status_of_state(name).lower(), SCHEDULER_STATUS[status_of_state(name)])
+    }
+    assert set(meaning.names) == shown
+    assert word != "done" or all(status_of_state(n) in FINAL_STATUSES for n in meaning.names)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("DONE", ("Cached", "Completed")),
+        ("timed_out", ("TimedOut",)),
+        ("Late", ("Late",)),
+        ("canceled", None),
+    ],
+)
+def test_state_word_reads_any_case_and_aliases(text: str, names: tuple[str, ...] | None) -> None:
+    from tasklane.history.statuses import state_word
+
+    assert state_word(text).names == (names or state_word("cancelled").names)
+
+
+def test_unknown_state_word_and_log_level_say_what_was_expected() -> None:
+    from tasklane.history.logs import level_number
+    from tasklane.history.runs import HistoryError
+    from tasklane.history.statuses import state_word
+
+    with pytest.raises(HistoryError, match="unknown state 'faild': expected one of finished, pending"):
+        state_word("faild")
+    with pytest.raises(HistoryError, match="unknown log level 'LOUD': expected one of DEBUG"):
+        level_number("LOUD")

@@ -100,3 +100,63 @@ def test_runs_are_forked_from_the_workers_zygote(
 
     assert run(go()) == "Completed"
     assert parent.read_text().strip() == os.environ["TASKLANE_TEST_ZYGOTE_PID"]
+
+
+@pytest.mark.timeout(180)
+def test_runs_are_named_after_their_task_and_time_and_keep_their_results_under_its_key(
+    worker: str, work_pool: str, tmp_path: Path, project: str
+) -> None:
+    """A run the server schedules (randomly named) is renamed when it starts; a manual run is
+    named when it is created. Both keep their result, or why they failed, under the task's key."""
+    import re
+    from zoneinfo import ZoneInfo
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.states import Scheduled
+
+    from tasklane.tasks.lookup import run_task
+
+    name = f"{project}-Backup"
+    tokyo = ZoneInfo("Asia/Tokyo")
+    catalog = tmp_path / "tasks.yaml"
+    # The schedule's only run is months away: it gives the task its zone, not a run.
+    catalog.write_text(
+        f"tasks:\n  - {{name: {name}, type: shell, command: 'echo saved', max_concurrent: 2,\n"
+        "     schedule: {cron: '0 2 1 1 *', timezone: Asia/Tokyo}}\n"
+    )
+
+    async def finished(client, flow_run_id):
+        deadline = time.monotonic() + 120
+        while not (found := await client.read_flow_run(flow_run_id)).state.is_final():
+            assert time.monotonic() < deadline, "the run did not finish"
+            time.sleep(0.5)
+        return found
+
+    async def go():
+        async with get_client() as client:
+            await apply(client, load_catalog([catalog]), Target(work_pool, "UTC", project))
+            task = await find_task(client, name)
+            due = datetime.now(UTC) + timedelta(seconds=3)
+            scheduled = await client.create_flow_run_from_deployment(
+                task.id, state=Scheduled(scheduled_time=due)
+            )
+            manual = await run_task(client, name, {"command": "echo disk full; exit 3"})
+            runs = [await finished(client, scheduled.id), await finished(client, manual.id)]
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"{project}-backup"]))
+            )
+            return scheduled, manual, runs, artifacts
+
+    scheduled, manual, (scheduled_done, manual_done), artifacts = run(go())
+    assert scheduled_done.state.is_completed()
+    expected = f"{name}-{scheduled_done.expected_start_time.astimezone(tokyo):%Y%m%d-%H%M}"
+    assert scheduled.name != expected and scheduled_done.name == expected
+    assert re.fullmatch(rf"{name}-\d{{8}}-\d{{4}}", manual.name) and manual_done.name == manual.name
+    named_at = datetime.strptime(manual.name.removeprefix(f"{name}-"), "%Y%m%d-%H%M").replace(tzinfo=tokyo)
+    assert timedelta(0) <= manual.created - named_at < timedelta(minutes=1)
+    assert manual_done.state.is_failed()
+    assert manual_done.state.message == "exited with code 3: `echo disk full; exit 3`; last output: disk full"
+    by_run = {a.flow_run_id: a.data for a in artifacts}
+    assert set(by_run) == {scheduled.id, manual.id}
+    assert '"exit_code": 0' in by_run[scheduled.id] and "exited with code 3" in by_run[manual.id]

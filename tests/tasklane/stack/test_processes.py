@@ -119,8 +119,15 @@ def test_up_runs_the_stack_and_ctrl_c_or_down_stops_all_of_it(tmp_path: Path) ->
     assert (tmp_path / "prefect.toml").read_text().count(api) == 1
     assert (tmp_path / ".tasklane" / "prefect.db").exists()
     assert api_health(api_port)["status"] == "ok"
+    # Every client of `tasklane up` talks to the stack's server: none starts a temporary one.
+    assert "temporary server" not in up.text
 
     cli_env = {**env, "PREFECT_API_URL": api}
+    audit = subprocess.run(  # up's own apply is on the audit trail
+        [TASKLANE, "audit", "--task", "long-job"],
+        cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=60,
+    )
+    assert audit.returncode == 0 and "created" in audit.stdout, audit.stdout + audit.stderr
     run = subprocess.run(
         [TASKLANE, "run", "long-job"], cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=60
     )

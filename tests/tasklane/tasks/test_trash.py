@@ -66,12 +66,11 @@ async def scheduled_times(client, deployment_id) -> list[datetime]:
 
 async def automations_of(client, deployment_id) -> dict[str, bool]:
     """The deployment's own automations: their kind (dependencies, crash retries, alert) -> enabled."""
-    from deployments.automations.sync import owned_automations
+    from deployments.automations.sync import automation_slot, owned_automations
 
     found = {}
     for automation in await owned_automations(client, deployment_id):
-        mark = automation.description.split(" ", 1)[1]
-        found[mark.split(":")[0].split(" ")[0]] = automation.enabled
+        found[automation_slot(automation).split(":")[0]] = automation.enabled
     return found
 
 
