@@ -154,10 +154,11 @@ def show(name: str) -> None:
     console.print("parameters:")
     console.print(yaml.safe_dump(deployment.parameters, sort_keys=False).rstrip(), highlight=False)
     if detail.recent_runs:
-        table = Table("run", "state", "started", "duration")
+        table = Table("run", "id", "state", "started", "duration")
         for run in detail.recent_runs:
             started = run.start_time.astimezone(zone) if run.start_time else None
             table.add_row(
+                run.name,
                 str(run.id),
                 run.state_name or "-",
                 local_time(started),
