@@ -211,6 +211,7 @@ class Figures:
     cancelled: int = 0
     success_rate: float | None = None  # percent of runs that completed
     avg_duration: float | None = None  # seconds, over runs that started
+    p50_duration: float | None = None
     p95_duration: float | None = None
     runs_per_day: float = 0.0
     by_state: dict[str, int] = field(default_factory=dict)
@@ -260,7 +261,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def figures(records: Sequence[RunRecord], days: float) -> Figures:
     durations = [r.duration for r in records if r.duration is not None]
     successes = sum(1 for r in records if r.succeeded)
-    p95 = percentile(durations, 95)
+    p50, p95 = percentile(durations, 50), percentile(durations, 95)
     return Figures(
         runs=len(records),
         successes=successes,
@@ -268,6 +269,7 @@ def figures(records: Sequence[RunRecord], days: float) -> Figures:
         cancelled=sum(1 for r in records if r.state_type == "CANCELLED"),
         success_rate=round(100.0 * successes / len(records), 2) if records else None,
         avg_duration=round(sum(durations) / len(durations), 3) if durations else None,
+        p50_duration=round(p50, 3) if p50 is not None else None,
         p95_duration=round(p95, 3) if p95 is not None else None,
         runs_per_day=round(len(records) / days, 3) if days > 0 else float(len(records)),
         by_state=dict(Counter(r.state for r in records)),

@@ -76,7 +76,7 @@ def stats(
 
     --json prints one object: since, until (ISO 8601, UTC); overall, per_task {name: figures},
     per_group {name: figures}, where figures are runs, successes, failures, cancelled,
-    success_rate (percent or null), avg_duration, p95_duration (seconds or null), runs_per_day,
+    success_rate (percent or null), avg_duration, p50_duration, p95_duration (seconds or null), runs_per_day,
     by_state {state name: runs}; per_day {YYYY-MM-DD: {state name: runs}}.
     """
     from integrations.report import chart_runs_per_day, day_window, stats_markdown

@@ -114,7 +114,18 @@ def mount(app: FastAPI, settings: Settings | None = None) -> None:
         templates=templates,
     )
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="console-static")
+    from tasklane.console import editor  # before the pages: /tasks/new is not a task named "new"
+
+    app.include_router(editor.router)
     app.include_router(router)
+    from tasklane.console import audit, schedules, stats, trash, upcoming  # they import this module
+
+    for feature in (stats, upcoming, trash, audit, schedules):
+        app.include_router(feature.router)
+    from tasklane.console import inbox, runs_extra  # they import this module
+
+    app.include_router(runs_extra.router)
+    app.include_router(inbox.router)
     app.add_exception_handler(ConsoleError, _console_error)  # type: ignore[arg-type]
     app.add_exception_handler(SignInRequired, _sign_in)  # type: ignore[arg-type]
 
@@ -462,18 +473,30 @@ async def task_page(name: str, current: SignedIn, client: Client) -> Response:
 
 @router.get(PREFIX + "/runs")
 async def runs_page(
-    current: SignedIn, client: Client, task: str = "", state: str = "", offset: int = 0
+    current: SignedIn,
+    client: Client,
+    task: str = "",
+    state: str = "",
+    offset: int = 0,
+    group: str = "",
+    since: str = "",
+    until: str = "",
 ) -> Response:
     deployments = await read_task_deployments(client, current.target)
     visible = {n: d for n, d in deployments.items() if current.can_see(tag_value(d.tags, "group"))}
+    groups = sorted({tag_value(d.tags, "group") or "default" for d in visible.values()})
     ids: list[UUID] | None = None if not current.user.caller.groups else [d.id for d in visible.values()]
+    if group:
+        ids = [d.id for n, d in visible.items() if (tag_value(d.tags, "group") or "default") == group]
     if task:
-        ids = [visible[task].id] if task in visible else []
+        ids = [visible[task].id] if task in visible and (ids is None or visible[task].id in ids) else []
+    window = {"since": parse_moment(since, current.zone()), "until": parse_moment(until, current.zone())}
     word = STATE_WORDS.get(state)
     records = []
     more = False
     if ids != []:
-        query = project_runs(current.target, ids, state_names=(word.names or None) if word else None)
+        names = (word.names or None) if word else None
+        query = project_runs(current.target, ids, state_names=names, **window)
         if word and word.types:
             query = query.replace(state_types=word.types)
         offset = max(0, offset)
@@ -486,11 +509,34 @@ async def runs_page(
         tasks=sorted(visible),
         task=task,
         state=state,
+        groups=groups,
+        group=group,
+        since=since,
+        until=until,
         states=list(STATE_WORDS),
         offset=offset,
         more=more,
         page_size=RUNS_PAGE,
     )
+
+
+def parse_moment(text: str, zone: ZoneInfo) -> datetime | None:
+    """A time the user typed: a date or date-time (`2026-11-01T08:00`, in the user's zone unless
+    it names one), or a duration back from now (`7d`, `12h`, as `tasklane history --since`)."""
+    from deployments.schedules.clock import parse_duration
+
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    except ValueError:
+        pass
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        raise ConsoleError(400, "runs_extra.bad_time", text=text) from None
 
 
 async def _visible_run(current: Page, client: PrefectClient, ref: str) -> tuple[FlowRun, str | None]:

@@ -66,6 +66,7 @@ def test_statistics_per_task_group_overall() -> None:
     )
     assert stats.overall.success_rate == 40.0 and stats.overall.runs_per_day == 2.5
     assert stats.overall.avg_duration == 15.0 and stats.overall.p95_duration == 60
+    assert stats.overall.p50_duration == 5 and stats.per_task["sync"].p50_duration == 1
     assert stats.per_task["sync"].runs == 2 and stats.per_group["ops"].failures == 2
     assert stats.per_day == {
         "2024-03-01": {"Completed": 1, "Failed": 1, "TimedOut": 1},

@@ -166,6 +166,7 @@ def test_stats_prints_tables_markdown_or_json(applied: dict[str, str], project: 
         "cancelled",
         "success_rate",
         "avg_duration",
+        "p50_duration",
         "p95_duration",
         "runs_per_day",
         "by_state",

@@ -29,11 +29,23 @@ def test_every_key_the_templates_use_is_in_the_catalogs() -> None:
         used |= set(re.findall(r"""\bt\(\s*["']([\w.]+)["']""", path.read_text()))
     assert len(used) > 50
     # Keys made from a prefix and a value (`t("role." + user.role)`): one per value.
+    from deployments.schedules.clock import WEEKDAYS
     from tasklane.api.auth import ROLES
+    from tasklane.console.schedules import KINDS, UNITS
     from tasklane.history.statuses import STATE_WORDS, STATUS_BY_STATE_NAME
 
-    values = {"role.": ROLES, "runs.state.": STATE_WORDS, "state.": STATUS_BY_STATE_NAME}
-    assert {key for key in used if key.endswith(".")} == {"role.", "runs.state."}
+    marks = ("shift", "skipped", "gap", "repeated_first", "repeated_second")
+    values = {
+        "role.": ROLES,
+        "runs.state.": STATE_WORDS,
+        "state.": STATUS_BY_STATE_NAME,
+        "schedules.kind.": KINDS,
+        "schedules.unit.": UNITS,
+        "schedules.day.": WEEKDAYS,
+        "schedules.mark.": marks,
+    }
+    prefixes = {key for key in used if key.endswith(".")}
+    assert prefixes <= set(values), f"templates build keys from {prefixes - set(values)}: list their values"
     used = {key for key in used if not key.endswith(".")}
     used |= {prefix + value for prefix, every in values.items() for value in every}
     assert used - set(catalog("en")) == set()
