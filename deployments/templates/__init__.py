@@ -50,7 +50,10 @@ from deployments.templates.library import (
     BUILTIN_TEMPLATES,
     DEFAULT_TEMPLATE_DIRS,
     builtin_templates,
+    delete_template,
     load_templates,
+    save_template,
+    template_home,
 )
 from deployments.templates.parameters import PARAM_TYPES, ParamSpec
 from deployments.templates.render import check_examples, check_values, parse_set_options, render
@@ -65,11 +68,14 @@ __all__ = [
     "builtin_templates",
     "check_examples",
     "check_values",
+    "delete_template",
     "describe",
     "load_templates",
     "new_task_yaml",
     "parse_set_options",
     "parse_template",
     "render",
+    "save_template",
+    "template_home",
     "template_yaml",
 ]

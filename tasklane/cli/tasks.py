@@ -342,9 +342,15 @@ def run(
             if not wait:
                 return flow_run
 
+            worker_lines: set[str] = set()
+
             def show_log(log) -> None:
                 if log.message.startswith("Aborted submission of flow run"):
                     return  # the worker's word for "it must wait": show_wait says why, once
+                if log.message.startswith("Worker '"):
+                    if log.message in worker_lines:
+                        return  # a waiting run is submitted again every few seconds: say it once
+                    worker_lines.add(log.message)
                 stamp = log.timestamp.strftime("%H:%M:%S")
                 console.print(f"{stamp} {log.message}", highlight=False, markup=False)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 from uuid import UUID
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -56,7 +56,7 @@ from tasklane.history.runs import find_run, read_runs, run_link, to_records
 from tasklane.history.statuses import STATE_WORDS, project_runs
 from tasklane.settings import Settings
 from tasklane.tasks.audit import audited, user_actor
-from tasklane.tasks.lookup import find_task, list_tasks, run_task, show_task, tag_value, task_rows
+from tasklane.tasks.lookup import find_task, run_task, show_task, tag_value
 from tasklane.tasks.manage import set_enabled
 from tasklane.tasks.trash import trash_tasks
 
@@ -67,6 +67,8 @@ RUNS_PAGE = 50
 # How long one log stream follows a run before it lets the browser go (it may open a new one).
 STREAM_SECONDS = 6 * 3600.0
 KEEPALIVE_SECONDS = 15.0
+# The browser's zone, as console.js sets it (Intl's `timeZone`): the zone the user's times are shown in.
+TZ_COOKIE = "tasklane_tz"
 
 router = APIRouter(include_in_schema=False)
 Client = Annotated[PrefectClient, Depends(prefect_client)]
@@ -126,6 +128,13 @@ def mount(app: FastAPI, settings: Settings | None = None) -> None:
 
     app.include_router(runs_extra.router)
     app.include_router(inbox.router)
+    from tasklane.console import tasks_page  # it imports this module
+
+    app.include_router(tasks_page.router)
+    from tasklane.console import graph, templates_page  # they import this module
+
+    app.include_router(graph.router)
+    app.include_router(templates_page.router)
     app.add_exception_handler(ConsoleError, _console_error)  # type: ignore[arg-type]
     app.add_exception_handler(SignInRequired, _sign_in)  # type: ignore[arg-type]
 
@@ -159,7 +168,9 @@ class Page:
         return self.user is not None and self.user.caller.can_see(group)
 
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.target.timezone or "UTC")
+        """The zone the user's times are shown (and typed times read) in: the browser's (cookie
+        `tasklane_tz`) when it names a zone, else the project's (settings `timezone`), else UTC."""
+        return zone_named(self.request.cookies.get(TZ_COOKIE)) or ZoneInfo(self.target.timezone or "UTC")
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         t = self.t
@@ -177,6 +188,7 @@ class Page:
             "here": _here(self.request),
             "when": lambda value, zone=None: _when(value, zone),
             "local": lambda value: _when(value, self.zone()),
+            "user_zone": self.zone().key,
             "state_label": lambda name: _state_label(t, name),
             "quote": lambda text: quote(str(text), safe=""),
             **context,
@@ -188,6 +200,16 @@ class Page:
     def keep(self, response: Response) -> None:
         if self.fresh:
             self.console.sessions.write(response, self.request, self.session)
+
+
+def zone_named(name: str | None) -> ZoneInfo | None:
+    """The zone `name` names (an IANA name), else None (empty, unknown, or not a zone's name)."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 def _here(request: Request) -> str:
@@ -361,25 +383,6 @@ async def set_language(language: str, current: PageDep, next: str | None = None)
 # --- tasks ----------------------------------------------------------------------------------------
 
 
-def _matches(row, query: str) -> bool:
-    text = query.strip().lower()
-    return not text or any(
-        text in (value or "").lower() for value in (row.name, row.type, row.group, row.schedule)
-    )
-
-
-@router.get(PREFIX + "/tasks")
-async def tasks_page(current: SignedIn, client: Client, q: str = "", group: str = "") -> Response:
-    every = [row for row in await list_tasks(client, current.target) if current.can_see(row.group)]
-    groups = sorted({row.group or "default" for row in every})
-    rows = [row for row in every if _matches(row, q) and (not group or (row.group or "default") == group)]
-    context = {"rows": rows, "q": q, "group": group, "groups": groups, "started": None}
-    request = current.request
-    if _is_htmx(request) and request.headers.get("hx-target") == "task-rows":
-        return current.render("_task_rows.html", **context)
-    return current.render("tasks.html", **context)
-
-
 async def _visible_task(current: Page, client: PrefectClient, name: str) -> DeploymentResponse:
     try:
         deployment = await find_task(client, name, current.target)
@@ -390,11 +393,13 @@ async def _visible_task(current: Page, client: PrefectClient, name: str) -> Depl
     return deployment
 
 
-async def _task_action(current: Page, client: PrefectClient, name: str, action: str) -> Response:
-    """Run, enable, disable or delete task `name`, audited as the signed-in user; the task's row
-    again (htmx), or back to where the browser was."""
+async def act_on_task(
+    current: Page, client: PrefectClient, deployment: DeploymentResponse, action: str
+) -> FlowRun | None:
+    """Run, enable, disable or delete (to the trash) the task of `deployment`, as one audit event
+    by the signed-in user (what the CLI's commands record for each task); the run it started."""
     assert current.user is not None
-    deployment = await _visible_task(current, client, name)
+    name = deployment.name
     target = current.target
     actor = user_actor(current.user.name, current.user.role)
     event = {
@@ -427,18 +432,32 @@ async def _task_action(current: Page, client: PrefectClient, name: str, action: 
         else:
             changed = await set_enabled(client, [deployment], action == "enable")
             record["result"] = "ok" if changed else "ok; unchanged"
-    # The API's briefly cached reads must not show what was there before this change.
+    forget_cached_reads(current)
+    return started
+
+
+def forget_cached_reads(current: Page) -> None:
+    """The API's briefly cached reads must not show what was there before a change."""
     cache = getattr(getattr(current.request.app.state, "tasklane", None), "cache", None)
     if cache is not None:
         cache.clear()
+
+
+async def _task_action(current: Page, client: PrefectClient, name: str, action: str) -> Response:
+    """Run, enable, disable or delete task `name`, audited as the signed-in user; the task's row
+    again (htmx), or back to where the browser was."""
+    from tasklane.console.tasks_page import row_context  # it imports this module
+
+    deployment = await _visible_task(current, client, name)
+    started = await act_on_task(current, client, deployment, action)
     if not _is_htmx(current.request):
         if started is not None:
             return _redirect(current, f"{PREFIX}/runs/{started.id}")
         return _redirect(current, PREFIX + "/tasks")
     if action == "delete":
         return HTMLResponse("")  # htmx swaps the row for nothing: it is gone from the list
-    (row,) = await task_rows(client, [await client.read_deployment(deployment.id)], target.timezone)
-    return current.render("_task_row.html", row=row, started=started)
+    fresh = await client.read_deployment(deployment.id)
+    return current.render("_task_row.html", started=started, **await row_context(current, client, fresh))
 
 
 @router.post(PREFIX + "/tasks/{name}/run")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -21,18 +21,11 @@ router = APIRouter(include_in_schema=False)
 HORIZONS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 # The most runs the view reads (a week of a minutely task is 10,080: more is no use to a reader).
 MAX_RUNS = 1000
-# The browser's zone, where console.js sets it; else the project's (`Page.zone`).
-TZ_COOKIE = "tasklane_tz"
 
 
 def user_zone(current: Page) -> ZoneInfo:
-    """The zone the user's times are shown in: the browser's (cookie `tasklane_tz`), else the project's."""
-    name = current.request.cookies.get(TZ_COOKIE)
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
+    """The zone the user's times are shown in: the browser's (cookie `tasklane_tz`), else the
+    project's: `Page.zone`, which every page shares."""
     return current.zone()
 
 

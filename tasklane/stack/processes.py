@@ -4,12 +4,17 @@ Every process is started in its own session so that stopping it stops its whole 
 tree (a worker's flow-run processes and their shell jobs included), and its pid is written
 under `<home>/run/` so that `tasklane down` from another terminal stops exactly what
 `tasklane up` started and nothing else.
+
+A server that listens beyond loopback asks for Prefect's basic auth (`server_auth`): the
+credentials are made once under home and handed to the stack's own processes only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+AUTH_FILE = "prefect-auth"
+AUTH_USER = "admin"
 STOP_GRACE_SECONDS = 8.0
 SERVER_READY_SECONDS = 90.0
 # How far ahead a run that met a full per-task limit is scheduled again (see start_server).
@@ -66,8 +73,48 @@ class Stack:
         self.pid_file.unlink(missing_ok=True)
 
 
-def prefect_env(api_url: str, home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of every Prefect process of the stack."""
+@dataclass(frozen=True)
+class ServerAuth:
+    """The basic-auth credentials of the stack's Prefect server, `user:password` as Prefect takes them."""
+
+    auth_string: str
+    path: Path
+    created: bool  # made just now: `tasklane up` shows them this once
+
+
+def beyond_loopback(host: str) -> bool:
+    """Whether a server bound to `host` answers other machines (0.0.0.0, a LAN address, a name)."""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a host name other than localhost may resolve to anything
+
+
+def server_auth(home: Path) -> ServerAuth:
+    """The server's credentials from `<home>/prefect-auth` (0600), made there the first time."""
+    from tasklane.console.users import write_private
+
+    path = Path(home) / AUTH_FILE
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        text = ""
+    if ":" in text:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        return ServerAuth(text, path, created=False)
+    text = f"{AUTH_USER}:{secrets.token_urlsafe(24)}"
+    write_private(path, text + "\n")
+    return ServerAuth(text, path, created=True)
+
+
+def prefect_env(
+    api_url: str, home: Path, extra: dict[str, str] | None = None, *, auth_string: str | None = None
+) -> dict[str, str]:
+    """The environment of every Prefect process of the stack; `auth_string`: the server's basic
+    auth, which every Prefect client of the process then sends (PREFECT_API_AUTH_STRING)."""
     env = dict(os.environ)
     env.update(
         {
@@ -79,6 +126,8 @@ def prefect_env(api_url: str, home: Path, extra: dict[str, str] | None = None) -
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
         }
     )
+    if auth_string:
+        env["PREFECT_API_AUTH_STRING"] = auth_string
     env.update(extra or {})
     return env
 
@@ -115,10 +164,19 @@ def sqlite_url(home: Path) -> str:
 
 
 def start_server(
-    home: Path, host: str, port: int, *, database_url: str | None = None, ui: bool = True
+    home: Path,
+    host: str,
+    port: int,
+    *,
+    database_url: str | None = None,
+    ui: bool = True,
+    auth_string: str | None = None,
 ) -> Managed:
     """Start Prefect's server (`tasklane.runtime.server`: `prefect server start`, its SQLite transactions
-    taking the write lock up front) and wait until it answers /api/health."""
+    taking the write lock up front) and wait until it answers /api/health (which stays open).
+
+    auth_string: `user:password`; the server then refuses (401) any request without it.
+    """
     home.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{host}:{port}/api"
     env = prefect_env(
@@ -134,7 +192,9 @@ def start_server(
             # minute whenever the worker had prefetched the task's next scheduled run (a prefetched
             # run holds the slot from Pending). Each retry is one rejected Pending, no process.
             "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": str(CONCURRENCY_SLOT_WAIT_SECONDS),
+            **({"PREFECT_SERVER_API_AUTH_STRING": auth_string} if auth_string else {}),
         },
+        auth_string=auth_string,
     )
     managed = _start(
         "server",
@@ -173,6 +233,7 @@ def start_worker(
     prefetch_seconds: float = 15.0,
     limit: int | None = None,
     bare: bool = False,
+    auth_string: str | None = None,
 ) -> Managed:
     """Start a process worker on `pool`.
 
@@ -190,7 +251,12 @@ def start_worker(
             # default 5 retries (backoff 2..32 s) the worker gave up submitting a run and
             # reported it Crashed. 8 rides out about 8 minutes; the run processes inherit it.
             "PREFECT_CLIENT_MAX_RETRIES": "8",
+            # A run's log lines reach the server in batches, every 2 s by Prefect's default: the
+            # console's live tail showed a job's first line 2.1 s after it was printed (bench/console),
+            # 0.7 s with 0.5 s batches. A run writes at most two small batches a second.
+            "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
         },
+        auth_string=auth_string,
     )
     argv = [
         *([_bin("prefect"), "worker"] if bare else [sys.executable, "-m", "tasklane.runtime.worker"]),
@@ -229,11 +295,11 @@ def warm_socket(home: Path, name: str) -> str:
     return str(Path(tempfile.mkdtemp(prefix="tasklane-warm-")) / f"{name}.sock")
 
 
-def register_blocks(home: Path, api_url: str) -> None:
+def register_blocks(home: Path, api_url: str, auth_string: str | None = None) -> None:
     """`prefect block register -m blocks` against the stack's server."""
     result = subprocess.run(
         [_bin("prefect"), "block", "register", "-m", "blocks"],
-        env=prefect_env(api_url, home),
+        env=prefect_env(api_url, home, auth_string=auth_string),
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,3 +1,28 @@
+// The browser's zone, for the server to show times in (cookie `tasklane_tz`, read by
+// `Page.zone`): set only when it differs, so it costs nothing after the first page.
+(() => {
+  let zone = "";
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (_) {
+    return;
+  }
+  if (!/^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone)) return;
+  if (document.cookie.split("; ").includes("tasklane_tz=" + zone)) return;
+  document.cookie = `tasklane_tz=${zone}; path=/; max-age=31536000; samesite=lax`;
+})();
+
+// The task table: a select-all box for the rows' checkboxes, and a question before a batch
+// button that asks one (Delete).
+document.addEventListener("change", (event) => {
+  if (event.target.id !== "select-all") return;
+  for (const box of document.querySelectorAll('#task-rows input[name="task"]')) box.checked = event.target.checked;
+});
+document.addEventListener("submit", (event) => {
+  const asking = event.submitter && event.submitter.dataset.confirm;
+  if (asking && !window.confirm(asking)) event.preventDefault();
+});
+
 // The live log tail of a run's page: the server's events (`line`, then one `end` or `failure`)
 // appended as text as they come, without reloading; closed at the end, so the browser does not
 // reconnect and replay the log.

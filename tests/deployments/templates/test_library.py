@@ -141,3 +141,63 @@ def test_every_template_mistake_is_reported_at_once(tmp_path: Path) -> None:
     assert "a.yaml" in found[0]
     assert "c.yaml: template 'c': field 'params.x.default'" in found[1]
     assert str(caught.value).startswith("2 problems in the templates; no template was loaded")
+
+
+# --- writing custom templates --------------------------------------------------------------------
+
+CUSTOM = textwrap.dedent(
+    """\
+    name: say-hello
+    category: demo
+    description: Say hello
+    params:
+      who: {type: string, required: true}
+    task:
+      type: shell
+      command: echo hello {{ who | quote }}
+    """
+)
+
+
+def test_save_edit_and_delete_a_custom_template(tmp_path: Path) -> None:
+    from deployments.templates import delete_template, save_template
+
+    dirs = [tmp_path / "templates"]
+    saved = save_template(CUSTOM, dirs)
+    assert saved.name == "say-hello" and (tmp_path / "templates" / "say-hello.yaml").read_text() == CUSTOM
+    assert load_templates(dirs)["say-hello"].category == "demo"
+    with pytest.raises(CatalogError, match="custom template 'say-hello' exists"):
+        save_template(CUSTOM, dirs)
+    save_template(CUSTOM.replace("category: demo", "category: greetings"), dirs, replacing="say-hello")
+    assert load_templates(dirs)["say-hello"].category == "greetings"
+    with pytest.raises(CatalogError, match="to rename"):
+        save_template(CUSTOM.replace("name: say-hello", "name: other"), dirs, replacing="say-hello")
+    assert delete_template("say-hello", dirs) == tmp_path / "templates" / "say-hello.yaml"
+    assert "say-hello" not in load_templates(dirs)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (CUSTOM.replace("{{ who | quote }}", "{{ whom }}"), "'whom', which is not a parameter"),
+        (CUSTOM.replace("name: say-hello", "name: 'bad name'"), "must be a template id"),
+        ("name: [unclosed", "is not valid YAML"),
+    ],
+)
+def test_an_invalid_template_is_not_saved(tmp_path: Path, text: str, message: str) -> None:
+    from deployments.templates import save_template
+
+    dirs = [tmp_path / "templates"]
+    with pytest.raises(CatalogError, match=message):
+        save_template(text, dirs)
+    assert not (tmp_path / "templates").exists() or not list((tmp_path / "templates").iterdir())
+
+
+def test_builtins_are_read_only(tmp_path: Path) -> None:
+    from deployments.errors import DeploymentsError
+    from deployments.templates import delete_template, save_template
+
+    with pytest.raises(DeploymentsError, match="built-ins are read-only"):
+        delete_template("backup-dir", [tmp_path])
+    with pytest.raises(DeploymentsError, match="built-ins are read-only"):
+        save_template(CUSTOM.replace("say-hello", "backup-dir"), [tmp_path], replacing="backup-dir")

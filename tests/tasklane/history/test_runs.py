@@ -44,13 +44,15 @@ async def make_deployment(client, name: str, tags: list[str]) -> UUID:
 async def make_runs(
     client, deployment_id: UUID, states: list[str], *, run_seconds: float = 0.0
 ) -> list[UUID]:
-    """One finished run per entry of `states`, in order (Running first, so each has a duration)."""
+    """One finished run per entry of `states`, in order (Running first, so each has a duration).
+
+    Each is created Running: a Scheduled one could be taken by a test worker polling the pool.
+    """
     from prefect.states import Running
 
     ids = []
     for state in states:
-        flow_run = await client.create_flow_run_from_deployment(deployment_id)
-        await client.set_flow_run_state(flow_run.id, Running(), force=True)
+        flow_run = await client.create_flow_run_from_deployment(deployment_id, state=Running())
         if run_seconds:
             await asyncio.sleep(run_seconds)
         await client.set_flow_run_state(flow_run.id, final_state(state), force=True)
