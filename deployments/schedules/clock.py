@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -52,6 +52,24 @@ def parse_duration(text: str) -> timedelta:
     if delta.total_seconds() <= 0:
         raise ValueError(f"{text!r} is zero; an interval must be positive")
     return delta
+
+
+def parse_moment(text: str, zone: tzinfo = UTC, now: datetime | None = None) -> datetime | None:
+    """A time a user typed, as `--since`/`--until` and the console's filters read it: an ISO date
+    or date-time ('2026-11-01', '2026-11-01T08:00', in `zone` unless it names one), or a duration
+    back from `now` ('7d', '12h'); None for nothing typed. Raises ValueError saying what it expects."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    except ValueError:
+        pass
+    try:
+        return (now or datetime.now(UTC)) - parse_duration(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date-time (ISO) or a duration back from now (7d, 12h)") from None
 
 
 @functools.cache

@@ -157,24 +157,13 @@ async def audit_each(client, action: str, deployments, operate, *, change: Any =
 
 
 def since_or_exit(text: str | None):
-    """'2026-11-01', an ISO date-time, or a duration back from now ('7d', '12h')."""
-    from datetime import UTC, datetime
+    """'2026-11-01', an ISO date-time, or a duration back from now ('7d', '12h'); else exit 2."""
+    from deployments.schedules.clock import parse_moment
 
-    from deployments.schedules import parse_duration
-
-    if text is None:
-        return None
     try:
-        value = datetime.fromisoformat(text)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    except ValueError:
-        pass
-    try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
-        err.print(
-            f"[red]error:[/red] {text!r} is not a date-time (ISO) or a duration back from now (7d, 12h)"
-        )
+        return None if text is None else parse_moment(text)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from deployments.apply import read_task_deployments
-from deployments.schedules import parse_duration
+from deployments.schedules.clock import parse_moment
 from tasklane.console.pages import PREFIX, Client, ConsoleError, SignedIn
 from tasklane.console.upcoming import user_zone
 from tasklane.tasks.audit import read_audit
@@ -28,20 +28,12 @@ LIMITS = (50, 100, 500)
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime | None:
-    """'2026-11-01', an ISO date-time, or a duration back from now ('7d', '12h'), as `tasklane
+    """'2026-11-01' (UTC), an ISO date-time, or a duration back from now ('7d', '12h'), as `tasklane
     audit --since` reads it; None for none (read_audit's default: 7 days)."""
-    text = text.strip()
-    if not text:
-        return None
     try:
-        value = datetime.fromisoformat(text)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return parse_moment(text, UTC, now)
     except ValueError:
-        pass
-    try:
-        return (now or datetime.now(UTC)) - parse_duration(text)
-    except ValueError:
-        raise ConsoleError(400, "audit.error.since", since=text) from None
+        raise ConsoleError(400, "audit.error.since", since=text.strip()) from None
 
 
 def diff_rows(diff: dict[str, Any] | None) -> list[tuple[str, str, str]]:

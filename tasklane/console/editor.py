@@ -11,6 +11,8 @@ catalog file owns opens read-only, with a Detach button (`tasklane.tasks.manage.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -337,6 +339,22 @@ def _api_problem(exc: ApiError, into: dict[str, list[str]]) -> None:
         )
 
 
+@asynccontextmanager
+async def _saving(ctx: Ctx, fields: list[FormField], problems: dict[str, list[str]]) -> AsyncIterator[None]:
+    """Save a task in the block: what the save refuses lands in `problems`, by field (then
+    the block ends early); the task list is read afresh after it either way."""
+    try:
+        yield
+    except CatalogError as exc:
+        place(exc.problems, fields, problems)
+    except ApiError as exc:
+        _api_problem(exc, problems)
+    except DeploymentsError as exc:
+        problems.setdefault(GENERAL, []).append(str(exc))
+    finally:
+        ctx.invalidate()
+
+
 # --- reading a request ----------------------------------------------------------------------------
 
 
@@ -502,24 +520,18 @@ async def create(current: Admin, client: Client) -> Response:
     mapping = named(mapping)
     assert current.user is not None
     ctx = _ctx(current, client)
-    try:
-        async with audited(
+    async with (
+        _saving(ctx, editing.fields, editing.problems),
+        audited(
             "task.created",
             str(mapping.get("name") or ""),
             user_actor(current.user.name, current.user.role),
             project=current.target.project,
             client=client,
             change={"task": mapping},
-        ) as record:
-            task, _ = await create_task(ctx, mapping, record)
-    except CatalogError as exc:
-        place(exc.problems, editing.fields, editing.problems)
-    except ApiError as exc:
-        _api_problem(exc, editing.problems)
-    except DeploymentsError as exc:
-        editing.problems.setdefault(GENERAL, []).append(str(exc))
-    finally:
-        ctx.invalidate()
+        ) as record,
+    ):
+        task, _ = await create_task(ctx, mapping, record)
     if editing.problems:
         return await _show(current, client, editing, status=422)
     return _redirect(current, f"{PREFIX}/tasks/{quote(task.name, safe='')}")
@@ -540,8 +552,9 @@ async def update(name: str, current: Admin, client: Client) -> Response:
     schedule_given = mapping.get("schedule") != (was if isinstance(was, list) or was is None else [was])
     assert current.user is not None
     ctx = _ctx(current, client)
-    try:
-        async with audited(
+    async with (
+        _saving(ctx, editing.fields, editing.problems),
+        audited(
             "task.updated",
             deployment.name,
             user_actor(current.user.name, current.user.role),
@@ -549,17 +562,10 @@ async def update(name: str, current: Admin, client: Client) -> Response:
             client=client,
             deployment_id=deployment.id,
             change=mapping,
-        ) as record:
-            _, saved = await update_task(ctx, deployment, mapping, schedule_given=schedule_given)
-            record["deployment_id"] = saved.id
-    except CatalogError as exc:
-        place(exc.problems, editing.fields, editing.problems)
-    except ApiError as exc:
-        _api_problem(exc, editing.problems)
-    except DeploymentsError as exc:
-        editing.problems.setdefault(GENERAL, []).append(str(exc))
-    finally:
-        ctx.invalidate()
+        ) as record,
+    ):
+        _, saved = await update_task(ctx, deployment, mapping, schedule_given=schedule_given)
+        record["deployment_id"] = saved.id
     if editing.problems:
         return await _show(current, client, editing, status=422)
     return _redirect(current, f"{PREFIX}/tasks/{quote(deployment.name, safe='')}")
@@ -647,27 +653,21 @@ async def _create_from_template(
     assert current.user is not None
     ctx = _ctx(current, client)
     target_name = named({"name": sent.get("name", "").strip()})
-    try:
-        async with audited(
+    async with (
+        _saving(ctx, fields, problems),
+        audited(
             "task.created",
             target_name["name"],
             user_actor(current.user.name, current.user.role),
             project=current.target.project,
             client=client,
             change={"template": template.name, "params": values},
-        ) as record:
-            mapping = render(template, target_name["name"], values, base_dir=ctx.state.base_dir)
-            if "tags" in target_name:
-                mapping["tags"] = [*(mapping.get("tags") or []), *target_name["tags"]]
-            task, _ = await create_task(ctx, mapping, record)
-    except CatalogError as exc:
-        place(exc.problems, fields, problems)
-    except ApiError as exc:
-        _api_problem(exc, problems)
-    except DeploymentsError as exc:
-        problems.setdefault(GENERAL, []).append(str(exc))
-    finally:
-        ctx.invalidate()
+        ) as record,
+    ):
+        mapping = render(template, target_name["name"], values, base_dir=ctx.state.base_dir)
+        if "tags" in target_name:
+            mapping["tags"] = [*(mapping.get("tags") or []), *target_name["tags"]]
+        task, _ = await create_task(ctx, mapping, record)
     if problems:
         return _show_template(current, template, sent, problems)
     return _redirect(current, f"{PREFIX}/tasks/{quote(task.name, safe='')}")

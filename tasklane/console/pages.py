@@ -460,24 +460,19 @@ async def _task_action(current: Page, client: PrefectClient, name: str, action: 
     return current.render("_task_row.html", started=started, **await row_context(current, client, fresh))
 
 
-@router.post(PREFIX + "/tasks/{name}/run")
-async def run_now(name: str, client: Client, current: Annotated[Page, Depends(changing("operator"))]):
-    return await _task_action(current, client, name, "run")
+def _row_action_route(action: str, role: Role) -> None:
+    """POST /console/tasks/NAME/ACTION: a button in the task's row, for users of `role` and above."""
+
+    async def endpoint(name: str, client: Client, current: PageDep) -> Response:
+        return await _task_action(current, client, name, action)  # `current` is the checked page
+
+    endpoint.__name__ = f"task_{action}"
+    router.post(f"{PREFIX}/tasks/{{name}}/{action}", dependencies=[Depends(changing(role))])(endpoint)
 
 
-@router.post(PREFIX + "/tasks/{name}/enable")
-async def enable(name: str, client: Client, current: Annotated[Page, Depends(changing("operator"))]):
-    return await _task_action(current, client, name, "enable")
-
-
-@router.post(PREFIX + "/tasks/{name}/disable")
-async def disable(name: str, client: Client, current: Annotated[Page, Depends(changing("operator"))]):
-    return await _task_action(current, client, name, "disable")
-
-
-@router.post(PREFIX + "/tasks/{name}/delete")
-async def delete(name: str, client: Client, current: Annotated[Page, Depends(changing("admin"))]):
-    return await _task_action(current, client, name, "delete")
+for _action, _role in (("run", "operator"), ("enable", "operator"), ("disable", "operator")):
+    _row_action_route(_action, _role)
+_row_action_route("delete", "admin")
 
 
 @router.get(PREFIX + "/tasks/{name}")
@@ -540,22 +535,14 @@ async def runs_page(
 
 
 def parse_moment(text: str, zone: ZoneInfo) -> datetime | None:
-    """A time the user typed: a date or date-time (`2026-11-01T08:00`, in the user's zone unless
-    it names one), or a duration back from now (`7d`, `12h`, as `tasklane history --since`)."""
-    from deployments.schedules.clock import parse_duration
+    """A time the user typed (clock.parse_moment: a date-time in the user's zone unless it names
+    one, or a duration back from now as `tasklane history --since`); a 400 page if it is neither."""
+    from deployments.schedules.clock import parse_moment as parse
 
-    text = text.strip()
-    if not text:
-        return None
     try:
-        value = datetime.fromisoformat(text)
-        return value if value.tzinfo else value.replace(tzinfo=zone)
+        return parse(text, zone)
     except ValueError:
-        pass
-    try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
-        raise ConsoleError(400, "runs_extra.bad_time", text=text) from None
+        raise ConsoleError(400, "runs_extra.bad_time", text=text.strip()) from None
 
 
 async def _visible_run(current: Page, client: PrefectClient, ref: str) -> tuple[FlowRun, str | None]:

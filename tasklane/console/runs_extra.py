@@ -213,11 +213,10 @@ async def run_with(name: str, client: Client, current: Operator) -> Response:
     deployment = await _visible_task(current, client, name)
     form = await read_form(current.request)
     text = form.get("overrides", "")
-    job = _job_lines(deployment.parameters.get("job", {}) or {})
-    try:
-        overrides = parse_overrides(text)
-    except ValueError as exc:
-        problems = [str(exc)]
+
+    def refused(problems: list[str]) -> Response:
+        """The form again, as sent, with why it was refused."""
+        job = _job_lines(deployment.parameters.get("job", {}) or {})
         return current.render(
             "runs_extra_run_with.html",
             status=400,
@@ -226,6 +225,11 @@ async def run_with(name: str, client: Client, current: Operator) -> Response:
             overrides=text,
             problems=problems,
         )
+
+    try:
+        overrides = parse_overrides(text)
+    except ValueError as exc:
+        return refused([str(exc)])
     actor = user_actor(current.user.name, current.user.role)
     change = {"run": True, "overrides": overrides} if overrides else {"run": True}
     try:
@@ -241,13 +245,5 @@ async def run_with(name: str, client: Client, current: Operator) -> Response:
             started = await run_task(client, deployment.name, overrides, target=current.target)
             record["result"] = f"ok; run {started.id}"
     except CatalogError as exc:
-        problems = [str(p) for p in exc.problems]
-        return current.render(
-            "runs_extra_run_with.html",
-            status=400,
-            name=deployment.name,
-            job=job,
-            overrides=text,
-            problems=problems,
-        )
+        return refused([str(p) for p in exc.problems])
     return _redirect(current, f"{PREFIX}/runs/{started.id}")

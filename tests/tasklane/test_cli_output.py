@@ -14,6 +14,7 @@ from uuid import UUID
 import pytest
 
 from tests.conftest import make_pool, with_client
+from tests.tasklane.tasks.test_lookup import CATALOG  # tasks -daily (Asia/Shanghai), -every (10m), -never
 
 TASKLANE = str(Path(sys.executable).with_name("tasklane"))
 
@@ -60,19 +61,6 @@ def test_preview_json_gives_each_run_in_its_zone_and_in_utc() -> None:
     assert {r["timezone"] for r in document["runs"]} == {"Europe/Berlin"}
 
 
-CATALOG = """
-tasks:
-  - name: {p}-daily
-    type: shell
-    command: "true"
-    schedule: {{daily: ["02:00"], timezone: Asia/Shanghai}}
-  - name: {p}-quiet
-    type: shell
-    command: "true"
-    schedule: {{every: 10m}}
-"""
-
-
 @pytest.fixture
 def applied(tmp_path: Path, project: str, prefect_server: str) -> dict[str, str]:
     """The catalog applied to a pool no worker polls; the environment of the CLI for it."""
@@ -99,7 +87,7 @@ def test_list_shows_the_last_outcome_and_the_run_in_flight(applied: dict[str, st
     result = tasklane("list", "--json", **applied)
     assert result.returncode == 0, result.stderr
     rows = {r["name"]: r for r in json.loads(result.stdout)}
-    daily, quiet = rows[f"{project}-daily"], rows[f"{project}-quiet"]
+    daily, every = rows[f"{project}-daily"], rows[f"{project}-every"]
     assert set(daily) == {
         "name",
         "type",
@@ -118,7 +106,7 @@ def test_list_shows_the_last_outcome_and_the_run_in_flight(applied: dict[str, st
     assert (daily["last_state"], daily["running_state"]) == ("Failed", "Running")
     assert daily["schedule"] == "daily 02:00 Asia/Shanghai" and daily["timezone"] == "Asia/Shanghai"
     assert daily["next_run"].endswith("02:00:00+08:00") and daily["last_ended"].endswith("+08:00")
-    assert quiet["schedule"] == "every 10m" and quiet["last_state"] is None and quiet["running_since"] is None
+    assert every["schedule"] == "every 10m" and every["last_state"] is None and every["running_since"] is None
 
     table = tasklane("list", **applied).stdout.splitlines()
     at = next(i for i, line in enumerate(table) if f"{project}-daily" in line)
@@ -138,26 +126,26 @@ def test_stats_prints_tables_markdown_or_json(applied: dict[str, str], project: 
     async def go(client) -> None:
         for _ in range(2):
             made = await client.create_flow_run_from_deployment(
-                UUID(rows[f"{project}-quiet"]["deployment_id"]), state=Running()
+                UUID(rows[f"{project}-every"]["deployment_id"]), state=Running()
             )
             await client.set_flow_run_state(made.id, Completed(), force=True)
 
     with_client(go)
-    task = ("--task", f"{project}-quiet")
+    task = ("--task", f"{project}-every")
     table = tasklane("stats", *task, **applied)
     assert table.returncode == 0, table.stderr
     assert "Per task" in table.stdout and "runs/day" in table.stdout and "|---" not in table.stdout
-    line = next(line for line in table.stdout.splitlines() if f"{project}-quiet" in line)
+    line = next(line for line in table.stdout.splitlines() if f"{project}-every" in line)
     cells = [cell.strip() for cell in line.strip("│ ").split("│")]
     # Two runs of a task made a moment ago: over the hour it counts at least, not over 7 days.
-    assert cells[:4] == [f"{project}-quiet", "2", "2", "0"] and cells[-1] == "48.00", cells
+    assert cells[:4] == [f"{project}-every", "2", "2", "0"] and cells[-1] == "48.00", cells
 
     markdown = tasklane("stats", *task, "--markdown", **applied).stdout
-    assert f"| {project}-quiet | 2 | 2 | 0 | 0 | 100.0% |" in markdown and "48.00 |" in markdown
+    assert f"| {project}-every | 2 | 2 | 0 | 0 | 100.0% |" in markdown and "48.00 |" in markdown
 
     document = json.loads(tasklane("stats", *task, "--json", **applied).stdout)
     assert set(document) == {"since", "until", "overall", "per_task", "per_group", "per_day"}
-    figures = document["per_task"][f"{project}-quiet"]
+    figures = document["per_task"][f"{project}-every"]
     assert (figures["runs"], figures["successes"], figures["runs_per_day"]) == (2, 2, 48.0)
     assert set(figures) == {
         "runs",

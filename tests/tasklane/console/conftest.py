@@ -4,6 +4,7 @@ the console mounted, users of each role, and a signed-in browser-like client per
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,3 +90,39 @@ def console(tmp_path: Path, project: str, work_pool: str) -> Iterator[Console]:
     finally:
         for client in made.clients.values():
             client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, installed by scripts/install-chromium when missing; else skip, saying why."""
+    from tests.tasklane.console.browser_support import CHROMIUM, INSTALL
+
+    # Always: it installs only what is missing (chromium, a Chinese font), in a moment when nothing is.
+    done = subprocess.run([str(INSTALL)], capture_output=True, text=True, timeout=900)
+    if not CHROMIUM.exists():
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+        pytest.skip(f"no {CHROMIUM}, and scripts/install-chromium could not install it: {tail}")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (uv sync)")
+    return str(CHROMIUM)
+
+
+def _serve(home: Path, project: str):
+    from tests.tasklane.console.browser_support import Served
+
+    add_users(home)
+    app, tokens = make_api(home, project)
+    return Served(app, tokens)
+
+
+@pytest.fixture
+def served(tmp_path: Path, project: str, worker: str) -> Iterator:
+    """The console served by uvicorn, with a worker polling: its runs run."""
+    with _serve(tmp_path, project) as server:
+        yield server
+
+
+@pytest.fixture
+def served_idle(tmp_path: Path, project: str, work_pool: str) -> Iterator:
+    """The console served by uvicorn; no worker: nothing runs."""
+    with _serve(tmp_path, project) as server:
+        yield server

@@ -5,12 +5,7 @@ template is listed; a screenshot of each page lands in tests/artifacts/screensho
 
 from __future__ import annotations
 
-import httpx
-
-from tests.tasklane.console.conftest import PASSWORD
-from tests.tasklane.console.test_browser import CHROMIUM_ARGS, SCREENSHOTS, chromium, served
-
-__all__ = ["chromium", "served"]  # the fixtures, shared with test_browser.py
+from tests.tasklane.console.browser_support import Screenshots, launched, signed_in
 
 TEMPLATE = """name: browser-hello
 category: greetings
@@ -24,70 +19,59 @@ task:
 
 
 def test_graph_and_templates_pages(chromium: str, served, project: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    server, tokens = served
-    auth = {"Authorization": f"Bearer {tokens['admin']}"}
+    server = served
     a, b, c, d = (f"{project}-{x}" for x in "abcd")
     for name, after in ((a, None), (b, a), (c, b), (d, None)):
-        body = {"name": name, "type": "shell", "command": "echo hi", "group": "g"}
-        made = httpx.post(
-            f"{server.url}/api/scheduler/tasks",
-            json={**body, "depends_on": [after] if after else []},
-            headers=auth,
-            timeout=30,
+        server.add_task(
+            {
+                "name": name,
+                "type": "shell",
+                "command": "echo hi",
+                "group": "g",
+                "depends_on": [after] if after else [],
+            }
         )
-        assert made.status_code == 201, made.text
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = Screenshots()
 
-    def shot(page, label: str) -> None:
-        page.screenshot(path=str(SCREENSHOTS / f"console-{label}.png"), full_page=True)
+    with launched(chromium) as browser:
+        page = signed_in(browser, server, "admin", viewport={"width": 1360, "height": 820})
+        expect(page).to_have_url(f"{server.url}/console/tasks")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(locale="en-US", viewport={"width": 1360, "height": 820}).new_page()
-            page.set_default_timeout(20_000)
-            page.goto(server.url + "/console/login")
-            page.fill("#name", "admin")
-            page.fill("#password", PASSWORD)
-            page.click("#sign-in")
-            expect(page).to_have_url(f"{server.url}/console/tasks")
+        page.click("#nav-graph")
+        expect(page).to_have_url(f"{server.url}/console/graph")
+        svg = page.locator("svg#graph")
+        expect(svg).to_be_visible()
+        for name in (a, b, c, d):
+            expect(svg.locator(f'a.node[data-task="{name}"]')).to_be_visible()
+        expect(svg.locator("path.edge")).to_have_count(2)
+        boxes = {n: svg.locator(f'a.node[data-task="{n}"] rect').bounding_box() for n in (a, b, c)}
+        assert boxes[a]["x"] < boxes[b]["x"] < boxes[c]["x"]  # drawn left to right, as they run
+        shot(page, "graph")
+        svg.locator(f'a.node[data-task="{b}"]').click()
+        expect(page).to_have_url(f"{server.url}/console/tasks/{b}")
 
-            page.click("#nav-graph")
-            expect(page).to_have_url(f"{server.url}/console/graph")
-            svg = page.locator("svg#graph")
-            expect(svg).to_be_visible()
-            for name in (a, b, c, d):
-                expect(svg.locator(f'a.node[data-task="{name}"]')).to_be_visible()
-            expect(svg.locator("path.edge")).to_have_count(2)
-            boxes = {n: svg.locator(f'a.node[data-task="{n}"] rect').bounding_box() for n in (a, b, c)}
-            assert boxes[a]["x"] < boxes[b]["x"] < boxes[c]["x"]  # drawn left to right, as they run
-            shot(page, "graph")
-            svg.locator(f'a.node[data-task="{b}"]').click()
-            expect(page).to_have_url(f"{server.url}/console/tasks/{b}")
-
-            page.click("#nav-templates")
-            expect(page).to_have_url(f"{server.url}/console/templates")
-            expect(page.locator('article[data-template="backup-dir"]')).to_be_visible()
-            shot(page, "templates")
-            page.click("#template-new")
-            editor = page.locator(".CodeMirror")
-            expect(editor).to_be_visible()
-            expect(editor.locator(".CodeMirror-linenumber").first).to_be_visible()
-            page.evaluate(
-                "text => document.querySelector('.CodeMirror').CodeMirror.setValue(text)",
-                TEMPLATE.replace("{{ who | quote }}", "{{ whom }}"),
-            )
-            page.click("#template-save")
-            expect(page.locator("#template-problems")).to_contain_text("'whom', which is not a parameter")
-            shot(page, "template-form")
-            page.evaluate("text => document.querySelector('.CodeMirror').CodeMirror.setValue(text)", TEMPLATE)
-            page.click("#template-save")
-            expect(page).to_have_url(f"{server.url}/console/templates?saved=browser-hello")
-            card = page.locator('article[data-template="browser-hello"]')
-            expect(card).to_be_visible()
-            card.locator('[data-action="use"]').click()
-            expect(page).to_have_url(f"{server.url}/console/tasks/new?template=browser-hello")
-        finally:
-            browser.close()
+        page.click("#nav-templates")
+        expect(page).to_have_url(f"{server.url}/console/templates")
+        expect(page.locator('article[data-template="backup-dir"]')).to_be_visible()
+        shot(page, "templates")
+        page.click("#template-new")
+        editor = page.locator(".CodeMirror")
+        expect(editor).to_be_visible()
+        expect(editor.locator(".CodeMirror-linenumber").first).to_be_visible()
+        page.evaluate(
+            "text => document.querySelector('.CodeMirror').CodeMirror.setValue(text)",
+            TEMPLATE.replace("{{ who | quote }}", "{{ whom }}"),
+        )
+        page.click("#template-save")
+        expect(page.locator("#template-problems")).to_contain_text("'whom', which is not a parameter")
+        shot(page, "template-form")
+        page.evaluate("text => document.querySelector('.CodeMirror').CodeMirror.setValue(text)", TEMPLATE)
+        page.click("#template-save")
+        expect(page).to_have_url(f"{server.url}/console/templates?saved=browser-hello")
+        card = page.locator('article[data-template="browser-hello"]')
+        expect(card).to_be_visible()
+        card.locator('[data-action="use"]').click()
+        expect(page).to_have_url(f"{server.url}/console/tasks/new?template=browser-hello")
+    assert shot.all_drawn(3)

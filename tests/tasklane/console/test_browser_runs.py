@@ -10,22 +10,21 @@ from pathlib import Path
 
 from deployments.apply import Target
 from tests.conftest import TEST_POOL, with_client
-from tests.tasklane.console.conftest import PASSWORD
-from tests.tasklane.console.test_browser import CHROMIUM_ARGS, SCREENSHOTS, chromium, served  # noqa: F401
+from tests.tasklane.console.browser_support import Screenshots, launched, signed_in
 from tests.tasklane.history.test_alerts_fired import apply_notify_tasks, save_dead_webhook
 
 
 def test_a_run_timeline_log_search_and_the_inbox_in_a_browser(
-    chromium: str,  # noqa: F811
-    served,  # noqa: F811
+    chromium: str,
+    served,
     project: str,
     tmp_path: Path,
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from tasklane.tasks.lookup import run_task
 
-    server, _ = served
+    server = served
     name = f"{project}-failing-{uuid.uuid4().hex[:4]}"
     command = "echo first-step; sleep 1.5; echo second-step; exit 3"
     apply_notify_tasks(
@@ -39,64 +38,47 @@ def test_a_run_timeline_log_search_and_the_inbox_in_a_browser(
             break
         assert time.monotonic() < deadline, "the run did not end"
         time.sleep(1)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shots: list[Path] = []
+    shot = Screenshots()
 
-    def shot(page, label: str) -> None:
-        path = SCREENSHOTS / f"console-{label}.png"
-        page.screenshot(path=str(path), full_page=True)
-        shots.append(path)
+    with launched(chromium) as browser:
+        page = signed_in(browser, server, "operator", next_path=f"/console/runs/{run.id}")
+        expect(page).to_have_url(f"{server.url}/console/runs/{run.id}")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(locale="en-US", viewport={"width": 1360, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            page.goto(f"{server.url}/console/login?next=/console/runs/{run.id}")
-            page.fill("#name", "operator")
-            page.fill("#password", PASSWORD)
-            page.click("#sign-in")
-            expect(page).to_have_url(f"{server.url}/console/runs/{run.id}")
+        # The timeline and result arrive in the page (htmx); the run has ended: no Cancel.
+        timeline = page.locator("#run-timeline")
+        expect(timeline.locator('tr[data-state="Running"]')).to_be_visible()
+        expect(timeline.locator('tr[data-state="Failed"]')).to_be_visible()
+        expect(page.locator("#run-result")).to_be_visible()
+        expect(page.locator("#cancel-run")).to_have_count(0)
+        expect(page.locator("#run-again")).to_be_visible()
+        expect(page.locator("#log")).to_contain_text("second-step")
 
-            # The timeline and result arrive in the page (htmx); the run has ended: no Cancel.
-            timeline = page.locator("#run-timeline")
-            expect(timeline.locator('tr[data-state="Running"]')).to_be_visible()
-            expect(timeline.locator('tr[data-state="Failed"]')).to_be_visible()
-            expect(page.locator("#run-result")).to_be_visible()
-            expect(page.locator("#cancel-run")).to_have_count(0)
-            expect(page.locator("#run-again")).to_be_visible()
-            expect(page.locator("#log")).to_contain_text("second-step")
+        # The log searched in place, without reloading.
+        page.evaluate("window.notReloaded = true")
+        page.fill("#log-q", "second")
+        page.click("#log-search-go")
+        expect(page.locator("#log-count")).to_contain_text("matching lines.")
+        expect(page.locator("#log-matches")).to_contain_text("second-step")
+        # Every line shown has the text (a failed run's messages repeat its output's tail).
+        matches = page.locator("#log-matches").inner_text().strip().split("\n2")
+        assert matches and all("second" in line for line in matches), matches
+        assert page.evaluate("window.notReloaded") is True
+        shot(page, "run-detail")
 
-            # The log searched in place, without reloading.
-            page.evaluate("window.notReloaded = true")
-            page.fill("#log-q", "second")
-            page.click("#log-search-go")
-            expect(page.locator("#log-count")).to_contain_text("matching lines.")
-            expect(page.locator("#log-matches")).to_contain_text("second-step")
-            # Every line shown has the text (a failed run's messages repeat its output's tail).
-            matches = page.locator("#log-matches").inner_text().strip().split("\n2")
-            assert matches and all("second" in line for line in matches), matches
-            assert page.evaluate("window.notReloaded") is True
-            shot(page, "run-detail")
-
-            # The inbox: the alert its failure fired, the unread badge in the header; mark it read.
-            deadline = time.monotonic() + 45
-            page.goto(f"{server.url}/console/inbox")
-            while page.locator(f'tr[data-task="{name}"]').count() == 0:
-                assert time.monotonic() < deadline, "no alert reached the inbox"
-                time.sleep(1.5)
-                page.reload()
-            expect(page.locator("#inbox-count")).to_have_text("1", timeout=20_000)
-            row = page.locator(f'tr[data-task="{name}"]')
-            expect(row).to_have_attribute("data-read", "false")
-            shot(page, "inbox")
-            row.locator('[data-action="mark-read"]').click()
-            expect(page.locator(f'tr[data-task="{name}"]')).to_have_attribute("data-read", "true")
-            page.click('a[data-lang="zh-CN"]')
-            expect(page.locator("h1")).to_have_text("告警通知")
-            shot(page, "inbox-zh")
-            context.close()
-        finally:
-            browser.close()
-    assert len(shots) == 3 and all(path.stat().st_size > 5_000 for path in shots)
+        # The inbox: the alert its failure fired, the unread badge in the header; mark it read.
+        deadline = time.monotonic() + 45
+        page.goto(f"{server.url}/console/inbox")
+        while page.locator(f'tr[data-task="{name}"]').count() == 0:
+            assert time.monotonic() < deadline, "no alert reached the inbox"
+            time.sleep(1.5)
+            page.reload()
+        expect(page.locator("#inbox-count")).to_have_text("1", timeout=20_000)
+        row = page.locator(f'tr[data-task="{name}"]')
+        expect(row).to_have_attribute("data-read", "false")
+        shot(page, "inbox")
+        row.locator('[data-action="mark-read"]').click()
+        expect(page.locator(f'tr[data-task="{name}"]')).to_have_attribute("data-read", "true")
+        page.click('a[data-lang="zh-CN"]')
+        expect(page.locator("h1")).to_have_text("告警通知")
+        shot(page, "inbox-zh")
+    assert shot.all_drawn(3)

@@ -7,76 +7,61 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import yaml
 
-from tests.tasklane.console.conftest import PASSWORD
-from tests.tasklane.console.test_browser import CHROMIUM_ARGS, SCREENSHOTS, chromium, served
-
-__all__ = ["chromium", "served"]  # the fixtures, shared with test_browser.py
+from tests.tasklane.console.browser_support import Screenshots, launched, signed_in
 
 
 def test_select_two_tasks_disable_them_and_export(chromium: str, served, project: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    server, tokens = served
+    server = served
     group = f"batch{uuid.uuid4().hex[:4]}"
     names = [f"{project}-{label}-{uuid.uuid4().hex[:4]}" for label in ("one", "two", "three")]
     for name in names:
-        made = httpx.post(
-            f"{server.url}/api/scheduler/tasks",
-            json={"name": name, "type": "shell", "command": f"echo {name}", "group": group, "schedule": "1h"},
-            headers={"Authorization": f"Bearer {tokens['admin']}"},
-            timeout=30,
+        server.add_task(
+            {"name": name, "type": "shell", "command": f"echo {name}", "group": group, "schedule": "1h"}
         )
-        assert made.status_code == 201, made.text
     first, second, third = names
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = Screenshots()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(
-                locale="en-US",
-                timezone_id="Asia/Tokyo",
-                viewport={"width": 1500, "height": 900},
-                accept_downloads=True,
-            )
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            page.goto(server.url + "/console/login")
-            page.fill("#name", "operator")
-            page.fill("#password", PASSWORD)
-            page.click("#sign-in")
-            expect(page).to_have_url(f"{server.url}/console/tasks")
-            # console.js sent the browser's zone: the next page shows times in it.
-            page.goto(f"{server.url}/console/tasks?group={group}")
-            expect(page.locator("#zone")).to_have_attribute("data-zone", "Asia/Tokyo")
-            expect(page.locator(f'tr[data-task="{first}"] td[data-next-run]')).to_contain_text("JST")
+    with launched(chromium) as browser:
+        page = signed_in(
+            browser,
+            server,
+            "operator",
+            timezone_id="Asia/Tokyo",
+            viewport={"width": 1500, "height": 900},
+            accept_downloads=True,
+        )
+        expect(page).to_have_url(f"{server.url}/console/tasks")
+        # console.js sent the browser's zone: the next page shows times in it.
+        page.goto(f"{server.url}/console/tasks?group={group}")
+        expect(page.locator("#zone")).to_have_attribute("data-zone", "Asia/Tokyo")
+        expect(page.locator(f'tr[data-task="{first}"] td[data-next-run]')).to_contain_text("JST")
 
-            for name in (first, second):
-                page.locator(f'tr[data-task="{name}"] input[name="task"]').check()
-            page.click('[data-batch="disable"]')
-            expect(page.locator("#flash")).to_contain_text("Disabled 2 task(s)")
-            for name in (first, second):
-                expect(page.locator(f'tr[data-task="{name}"] [data-disabled]')).to_be_visible()
-            expect(page.locator(f'tr[data-task="{third}"] [data-disabled]')).to_have_count(0)
-            page.screenshot(path=str(SCREENSHOTS / "console-tasks-batch.png"), full_page=True)
+        for name in (first, second):
+            page.locator(f'tr[data-task="{name}"] input[name="task"]').check()
+        page.click('[data-batch="disable"]')
+        expect(page.locator("#flash")).to_contain_text("Disabled 2 task(s)")
+        for name in (first, second):
+            expect(page.locator(f'tr[data-task="{name}"] [data-disabled]')).to_be_visible()
+        expect(page.locator(f'tr[data-task="{third}"] [data-disabled]')).to_have_count(0)
+        shot(page, "tasks-batch")
 
-            # Select all shown, then Export YAML: a download of those tasks' catalog.
-            page.locator("#select-all").check()
-            expect(page.locator('#task-rows input[name="task"]:checked')).to_have_count(3)
-            with page.expect_download() as downloading:
-                page.click('[data-batch="export"]')
-            download = downloading.value
-            assert download.suggested_filename.endswith(".yaml")
-            document = yaml.safe_load(open(download.path(), encoding="utf-8").read())
-            assert sorted(task["name"] for task in document["tasks"]) == sorted(names)
+        # Select all shown, then Export YAML: a download of those tasks' catalog.
+        page.locator("#select-all").check()
+        expect(page.locator('#task-rows input[name="task"]:checked')).to_have_count(3)
+        with page.expect_download() as downloading:
+            page.click('[data-batch="export"]')
+        download = downloading.value
+        assert download.suggested_filename.endswith(".yaml")
+        document = yaml.safe_load(open(download.path(), encoding="utf-8").read())
+        assert sorted(task["name"] for task in document["tasks"]) == sorted(names)
 
-            # The group's page, from a row's group.
-            page.locator(f'tr[data-task="{third}"] a[data-group-link]').click()
-            expect(page).to_have_url(f"{server.url}/console/groups/{group}")
-            expect(page.locator("#group-stats")).to_be_visible()
-            page.screenshot(path=str(SCREENSHOTS / "console-group.png"), full_page=True)
-        finally:
-            browser.close()
+        # The group's page, from a row's group.
+        page.locator(f'tr[data-task="{third}"] a[data-group-link]').click()
+        expect(page).to_have_url(f"{server.url}/console/groups/{group}")
+        expect(page.locator("#group-stats")).to_be_visible()
+        shot(page, "group")
+    assert shot.all_drawn(2)
