@@ -186,12 +186,16 @@ def policy_task(
 
 
 def timed_out_state(state: State, policy: RunPolicy) -> State | None:
-    """The flow's final state when the job's last attempt timed out, else None."""
+    """The flow's final state when the job's last attempt timed out, else None.
+
+    Only the last attempt is known to have timed out: an earlier one may have failed otherwise,
+    and `retry_condition_fn` may have stopped the retries early.
+    """
     if state.name != "TimedOut":
         return None
     after = f" after {policy.timeout_seconds:g} s" if policy.timeout_seconds else ""
-    attempts = f", in each of {policy.retries + 1} attempts" if policy.retries else ""
-    return Failed(name="TimedOut", message=f"timed out{after}{attempts}; the job was stopped")
+    attempt = " on its last attempt" if policy.retries else ""
+    return Failed(name="TimedOut", message=f"timed out{after}{attempt}; the job was stopped")
 
 
 def one_line(text: str) -> str:

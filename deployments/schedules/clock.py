@@ -70,6 +70,8 @@ def parse_moment(text: str, zone: tzinfo = UTC, now: datetime | None = None) -> 
         return (now or datetime.now(UTC)) - parse_duration(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a date-time (ISO) or a duration back from now (7d, 12h)") from None
+    except OverflowError:  # more days than timedelta or datetime holds
+        raise ValueError(f"{text!r} reaches back before the year 1") from None
 
 
 @functools.cache

@@ -36,9 +36,9 @@ from tasklane.console.pages import (
     ConsoleError,
     Page,
     SignedIn,
-    _redirect,
     _visible_task,
     changing,
+    redirect,
 )
 from tasklane.tasks.audit import audited, user_actor
 from tasklane.tasks.blocks import SECRET_BLOCK_TYPE, block_names
@@ -534,7 +534,7 @@ async def create(current: Admin, client: Client) -> Response:
         task, _ = await create_task(ctx, mapping, record)
     if editing.problems:
         return await _show(current, client, editing, status=422)
-    return _redirect(current, f"{PREFIX}/tasks/{quote(task.name, safe='')}")
+    return redirect(current, f"{PREFIX}/tasks/{quote(task.name, safe='')}")
 
 
 @router.post(PREFIX + "/tasks/{name}/edit")
@@ -568,7 +568,7 @@ async def update(name: str, current: Admin, client: Client) -> Response:
         record["deployment_id"] = saved.id
     if editing.problems:
         return await _show(current, client, editing, status=422)
-    return _redirect(current, f"{PREFIX}/tasks/{quote(deployment.name, safe='')}")
+    return redirect(current, f"{PREFIX}/tasks/{quote(deployment.name, safe='')}")
 
 
 @router.post(PREFIX + "/tasks/{name}/detach")
@@ -587,7 +587,7 @@ async def detach(name: str, current: Admin, client: Client) -> Response:
         was = await detach_task(client, deployment.name, current.target)
         record["change"] = {"home": {"before": was, "after": "api"}}
     _ctx(current, client).invalidate()
-    return _redirect(current, f"{PREFIX}/tasks/{quote(deployment.name, safe='')}/edit")
+    return redirect(current, f"{PREFIX}/tasks/{quote(deployment.name, safe='')}/edit")
 
 
 # --- from a template ------------------------------------------------------------------------------
@@ -670,4 +670,4 @@ async def _create_from_template(
         task, _ = await create_task(ctx, mapping, record)
     if problems:
         return _show_template(current, template, sent, problems)
-    return _redirect(current, f"{PREFIX}/tasks/{quote(task.name, safe='')}")
+    return redirect(current, f"{PREFIX}/tasks/{quote(task.name, safe='')}")

@@ -32,9 +32,9 @@ from tasklane.console.pages import (
     SignedIn,
     _escape,
     _is_htmx,
-    _redirect,
     changing,
     read_form,
+    redirect,
 )
 from tasklane.console.users import write_private
 from tasklane.history.alerts_fired import FiredAlert, read_fired_alerts
@@ -203,7 +203,7 @@ async def mark_read(current: Reader, client: Client) -> Response:
         response = HTMLResponse("", headers={"HX-Refresh": "true"})
         current.keep(response)
         return response
-    return _redirect(current, PREFIX + "/inbox")
+    return redirect(current, PREFIX + "/inbox")
 
 
 @router.post(PREFIX + "/inbox/rules")
@@ -214,4 +214,4 @@ async def choose_rules(current: Reader) -> Response:
     chosen = parse_qs(body, keep_blank_values=True).get("rule", [])
     inbox_store(current).set_rules(current.user.name, chosen)
     _forget_count(current)
-    return _redirect(current, PREFIX + "/inbox")
+    return redirect(current, PREFIX + "/inbox")

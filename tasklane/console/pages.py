@@ -24,6 +24,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -136,6 +137,7 @@ def mount(app: FastAPI, settings: Settings | None = None) -> None:
     app.include_router(graph.router)
     app.include_router(templates_page.router)
     app.add_exception_handler(ConsoleError, _console_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request(app))
     app.add_exception_handler(SignInRequired, _sign_in)  # type: ignore[arg-type]
 
 
@@ -296,6 +298,23 @@ async def _console_error(request: Request, exc: ConsoleError) -> Response:
     return current.render("error.html", status=exc.status, message=message)
 
 
+def _invalid_request(app: FastAPI):
+    """A handler of FastAPI's own refusals (a query parameter that is not a number, say): a
+    console page with a 400 saying which fields were wrong, under /console; the API's answer (its
+    JSON 422, `install_error_handlers`) everywhere else."""
+    api_handler = app.exception_handlers.get(RequestValidationError)
+
+    async def handler(request: Request, exc: RequestValidationError) -> Response:
+        if api_handler is not None and not request.url.path.startswith(PREFIX):
+            return await api_handler(request, exc)
+        problems = "; ".join(
+            f"{'.'.join(map(str, detail['loc'][1:])) or '-'}: {detail['msg']}" for detail in exc.errors()
+        )
+        return await _console_error(request, ConsoleError(400, "error.bad_request", problems=problems))
+
+    return handler
+
+
 async def _sign_in(request: Request, exc: SignInRequired) -> Response:
     location = f"{PREFIX}/login?next={quote(exc.next_path, safe='')}"
     if _is_htmx(request):
@@ -314,7 +333,8 @@ def _safe_next(value: str | None) -> str:
     return PREFIX + "/tasks"
 
 
-def _redirect(current: Page, location: str) -> RedirectResponse:
+def redirect(current: Page, location: str) -> RedirectResponse:
+    """A 303 to `location` that keeps the request's session (a new one is written)."""
     response = RedirectResponse(location, status_code=303)
     current.keep(response)
     return response
@@ -325,7 +345,7 @@ def _redirect(current: Page, location: str) -> RedirectResponse:
 
 @router.get("/")
 async def root(current: PageDep) -> Response:
-    return _redirect(current, PREFIX + ("/tasks" if current.user else "/login"))
+    return redirect(current, PREFIX + ("/tasks" if current.user else "/login"))
 
 
 @router.get(PREFIX)
@@ -373,7 +393,7 @@ async def logout(current: PageDep) -> Response:
 
 @router.get(PREFIX + "/lang/{language}")
 async def set_language(language: str, current: PageDep, next: str | None = None) -> Response:
-    response = _redirect(current, _safe_next(next))
+    response = redirect(current, _safe_next(next))
     if language in LANGUAGES:
         secure = current.request.url.scheme == "https"
         response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax", secure=secure)
@@ -452,8 +472,8 @@ async def _task_action(current: Page, client: PrefectClient, name: str, action: 
     started = await act_on_task(current, client, deployment, action)
     if not _is_htmx(current.request):
         if started is not None:
-            return _redirect(current, f"{PREFIX}/runs/{started.id}")
-        return _redirect(current, PREFIX + "/tasks")
+            return redirect(current, f"{PREFIX}/runs/{started.id}")
+        return redirect(current, PREFIX + "/tasks")
     if action == "delete":
         return HTMLResponse("")  # htmx swaps the row for nothing: it is gone from the list
     fresh = await client.read_deployment(deployment.id)

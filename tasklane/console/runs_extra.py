@@ -27,11 +27,11 @@ from tasklane.console.pages import (
     Page,
     SignedIn,
     _is_htmx,
-    _redirect,
     _visible_run,
     _visible_task,
     changing,
     read_form,
+    redirect,
 )
 from tasklane.history.logs import FINAL_STATES, LEVELS, format_log, read_run_logs
 from tasklane.history.results import run_results
@@ -151,7 +151,7 @@ async def cancel_run(run_id: str, client: Client, current: Operator) -> Response
     ) as record:
         cancelled = await cancel(client, str(run.id), current.target)
         record["result"] = f"ok; {len(cancelled)} run(s): {', '.join(r.name for r in cancelled) or '-'}"
-    return _redirect(current, f"{PREFIX}/runs/{run.id}")
+    return redirect(current, f"{PREFIX}/runs/{run.id}")
 
 
 def parse_overrides(text: str) -> dict[str, Any]:
@@ -246,4 +246,4 @@ async def run_with(name: str, client: Client, current: Operator) -> Response:
             record["result"] = f"ok; run {started.id}"
     except CatalogError as exc:
         return refused([str(p) for p in exc.problems])
-    return _redirect(current, f"{PREFIX}/runs/{started.id}")
+    return redirect(current, f"{PREFIX}/runs/{started.id}")

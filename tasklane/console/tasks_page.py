@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import yaml
 from fastapi import APIRouter, Depends
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.responses import DeploymentResponse
 
@@ -31,7 +31,16 @@ from deployments.errors import DeploymentsError
 from deployments.ownership import API_HOME, FILE_HOME_PREFIX, SOURCE_HOME_PREFIX, home_of
 from integrations.report import Figures, Stats, day_window
 from tasklane.api.auth import Role
-from tasklane.console.pages import PREFIX, Client, ConsoleError, Page, SignedIn, act_on_task, changing
+from tasklane.console.pages import (
+    PREFIX,
+    Client,
+    ConsoleError,
+    Page,
+    SignedIn,
+    act_on_task,
+    changing,
+    redirect,
+)
 from tasklane.history.stats import task_stats
 from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import TaskRow, tag_value, task_rows
@@ -274,7 +283,7 @@ async def batch(client: Client, current: Annotated[Page, Depends(changing("viewe
     chosen = [visible[name] for name in names]
     if action == "export":
         if not chosen:
-            return _redirect(current, _back(back, batch=action, done=0, same=0))
+            return redirect(current, _back(back, batch=action, done=0, same=0))
         return await _export(current, client, names)
     done = same = 0
     failed: list[str] = []
@@ -289,7 +298,7 @@ async def batch(client: Client, current: Annotated[Page, Depends(changing("viewe
         same += unchanged
         done += not unchanged
     summary = {"batch": action, "done": done, "same": same, "failed": ", ".join(failed)}
-    return _redirect(current, _back(back, **summary))
+    return redirect(current, _back(back, **summary))
 
 
 async def _export(current: Page, client: PrefectClient, names: list[str]) -> Response:
@@ -306,7 +315,3 @@ async def _export(current: Page, client: PrefectClient, names: list[str]) -> Res
     return response
 
 
-def _redirect(current: Page, location: str) -> RedirectResponse:
-    response = RedirectResponse(location, status_code=303)
-    current.keep(response)
-    return response

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from deployments.errors import CatalogError, DeploymentsError
 from deployments.templates import Template, delete_template, load_templates, save_template, template_yaml
@@ -32,6 +32,7 @@ from tasklane.console.pages import (
     changing,
     check_csrf,
     read_form,
+    redirect,
 )
 from tasklane.tasks.audit import audited, user_actor
 
@@ -68,11 +69,6 @@ def _admin_only(current: Page) -> None:
     if not current.may("admin"):
         raise ConsoleError(403, "error.role", role=current.user.role, needed="admin")
 
-
-def _redirect(current: Page, location: str) -> RedirectResponse:
-    response = RedirectResponse(location, status_code=303)
-    current.keep(response)
-    return response
 
 
 @router.get(HOME)
@@ -151,7 +147,7 @@ async def _save(current: Page, text: str, replacing: str | None, action: str) ->
         return _show_form(current, text, replacing, [str(p) for p in exc.problems], status=422)
     except DeploymentsError as exc:
         return _show_form(current, text, replacing, [str(exc)], status=422)
-    return _redirect(current, f"{HOME}?saved={quote(saved.name, safe='')}")
+    return redirect(current, f"{HOME}?saved={quote(saved.name, safe='')}")
 
 
 def _name_in(text: str) -> str:
@@ -191,7 +187,7 @@ async def delete(name: str, current: Annotated[Page, Depends(changing("admin"))]
             record["result"] = f"ok; {delete_template(name, _dirs(current))}"
     except DeploymentsError as exc:
         raise ConsoleError(409, "templates_page.error.not_deleted", name=name, reason=str(exc)) from None
-    return _redirect(current, f"{HOME}?deleted={quote(name, safe='')}")
+    return redirect(current, f"{HOME}?deleted={quote(name, safe='')}")
 
 
 async def _upload(current: PageDep) -> tuple[Page, dict[str, Any]]:

@@ -32,3 +32,9 @@ def test_a_date_time_in_the_zone_or_a_duration_back_from_now(text, zone, expecte
 def test_anything_else_says_what_it_expects() -> None:
     with pytest.raises(ValueError, match=r"'soon' is not a date-time \(ISO\) or a duration back from now"):
         parse_moment(" soon ", UTC, NOW)
+
+
+@pytest.mark.parametrize("text", ["99999999d", "9999999999d"])  # beyond datetime; beyond timedelta
+def test_a_duration_beyond_the_calendar_is_a_value_error(text) -> None:
+    with pytest.raises(ValueError, match=rf"'{text}' reaches back before the year 1"):
+        parse_moment(text, UTC, NOW)

@@ -53,6 +53,7 @@ def test_a_finished_run_shows_its_timeline_result_and_its_log_searched_and_downl
     ]
     assert states[-2:] == ["Running", "Completed"]
     assert 'id="run-result"' in details.text and "hx-trigger" not in details.text  # ended: no refresh
+    assert ">now<" not in details.text  # an ended run's last state does not last "until now"
 
     found = viewer.get(f"/console/runs/{run_id}/logs/search", params={"q": "BETA"}, headers=HTMX)
     assert found.status_code == 200 and "beta-line" in found.text
