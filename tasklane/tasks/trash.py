@@ -14,6 +14,7 @@ Every list and lookup of tasks leaves trashed ones out; a new task cannot take a
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -43,6 +44,8 @@ from tasklane.tasks.lookup import tag_value
 from tasklane.tasks.manage import delete_tasks
 
 _PAGE = 200
+# How long after pausing trashed tasks their waiting runs are swept a second time (see trash_tasks).
+RESWEEP_AFTER_SECONDS = 2.0
 
 
 @dataclass
@@ -178,6 +181,13 @@ async def trash_tasks(
         await client.update_deployment(deployment.id, DeploymentUpdate(tags=tags, paused=True))
         await set_owned_automations_enabled(client, deployment.id, False)
         await delete_waiting_runs(client, deployment.id)
+    if chosen:
+        # The server's scheduler reads the deployments it schedules, then inserts their runs: a
+        # pass that read one of these just before its pause inserts runs after the sweep above.
+        # Such a pass ends within moments, so one more sweep after it catches what it added.
+        await asyncio.sleep(RESWEEP_AFTER_SECONDS)
+        for deployment in chosen:
+            await delete_waiting_runs(client, deployment.id)
     return result
 
 

@@ -47,12 +47,31 @@ def artifacts_of(flow_run_id: UUID) -> list[Any]:
     )
 
 
-def task_runs_of(flow_run_id: UUID) -> list[Any]:
-    """The task runs of a flow run, with their run_count (attempts)."""
+def task_runs_of(flow_run_id: UUID, timeout: float = 30.0) -> list[Any]:
+    """The task runs of a flow run, with their run_count (attempts), once the server has them all.
+
+    Prefect 3 records task runs from the events their engine emits, after the flow has returned;
+    a read right after the flow can find a task run without its state yet. So this waits until
+    every task run is in a final state, and two reads in a row agree on them.
+    """
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    return with_client(
-        lambda client: client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    def read() -> list[Any]:
+        return with_client(
+            lambda client: client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
         )
-    )
+
+    def settled(runs: list[Any]) -> list[tuple[Any, ...]]:
+        return sorted((str(r.id), r.state_type, r.run_count) for r in runs)
+
+    deadline = time.monotonic() + timeout
+    previous: list[tuple[Any, ...]] | None = None
+    while True:
+        runs = read()
+        final = bool(runs) and all(r.state is not None and r.state.is_final() for r in runs)
+        if final and settled(runs) == previous or time.monotonic() > deadline:
+            return runs
+        previous = settled(runs) if final else None
+        time.sleep(0.3)
