@@ -3,14 +3,25 @@
 The shell runs in its own process group (prefect-shell's doing); when the run times out or
 is cancelled the whole group is signalled, and anything still alive after a grace period
 is killed, so no child outlives its run.
+
+The values of a job's `secret_env` never reach a log, a result or an artifact: prefect-shell
+logs the command's output as it reads it (one record per read, through the run logger), so a
+filter on that logger masks them in each record before any handler (Prefect's API log handler,
+the worker's console) sees it; the kept tail is masked the same way. A value the command writes
+in two pieces, with its output read in between, is not recognised in either piece.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shlex
 import signal
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 
 from prefect import flow, get_run_logger
@@ -19,11 +30,16 @@ from prefect_shell import ShellOperation
 
 from deployments.jobs import ShellJob
 from deployments.policy import RunPolicy
-from flows._runtime import DEFAULT_POLICY, arun_job, name_after_task
+from flows._runtime import DEFAULT_POLICY, RUN_LOGGERS, arun_job, name_after_task
 from flows.errors import ShellCommandFailed
 
 OUTPUT_TAIL_LINES = 20
 KILL_GRACE_SECONDS = 2.0
+MASK = "***"
+# The secrets of the shell job running in this context, as one pattern; None outside a job. A
+# context variable, not a filter per run: prefect-shell logs from tasks that copy the job's context,
+# and runs in other contexts (other threads, other flows) are masked by their own values only.
+_RUNNING_SECRETS: ContextVar[re.Pattern[str] | None] = ContextVar("tasklane_shell_secrets", default=None)
 
 
 async def _secret_env(secret_env: dict[str, str]) -> dict[str, str]:
@@ -59,44 +75,89 @@ def _reap_group(pgid: int) -> None:
             pass
 
 
-def _masked(lines: list[str], secrets: list[str]) -> list[str]:
+def secrets_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
+    """What masks `values` in output: each whole value and each line of a multi-line one (the
+    output is kept and logged in lines), longest first; None when there is nothing to mask.
+
+    Blank values and lines are left out: masking them would garble every line, not hide a secret.
+    """
+    spellings = set()
+    for value in values:
+        spellings.add(value)
+        spellings.update(line.strip() for line in value.splitlines())
+    kept = sorted((s for s in spellings if s.strip()), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, kept))) if kept else None
+
+
+class _MaskRunningSecrets(logging.Filter):
+    """Replaces, in each record, the secrets of the shell job running in the record's context."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        pattern = _RUNNING_SECRETS.get()
+        if pattern is not None:
+            message = record.getMessage()
+            masked = pattern.sub(MASK, message)
+            if masked != message:
+                record.msg, record.args = masked, ()
+        return True
+
+
+@contextmanager
+def _secrets_masked_in_logs(pattern: re.Pattern[str] | None) -> Iterator[None]:
+    """Mask `pattern` in what the run logger logs in this context, for the duration.
+
+    prefect-shell logs the output through get_run_logger(), one of the RUN_LOGGERS. Their filter
+    is installed once and stays, doing nothing outside a job with secrets.
+    """
+    for name in RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _MaskRunningSecrets) for f in logger.filters):
+            logger.addFilter(_MaskRunningSecrets())
+    token = _RUNNING_SECRETS.set(pattern)
+    try:
+        yield
+    finally:
+        _RUNNING_SECRETS.reset(token)
+
+
+def _masked(lines: list[str], pattern: re.Pattern[str] | None) -> list[str]:
     """`lines` with every secret value the command was given replaced by `***`."""
-    for secret in (s for s in secrets if s):
-        lines = [line.replace(secret, "***") for line in lines]
-    return lines
+    return lines if pattern is None else [pattern.sub(MASK, line) for line in lines]
 
 
 async def run_shell(job: ShellJob) -> dict[str, Any]:
     """Run the command; return its exit code and last lines, or raise ShellCommandFailed.
 
-    The lines kept (in the result, its artifact and a failure's message) have the secret_env
-    values masked. A failure is logged once, with its last output lines on lines of their own.
+    The output logged as it comes and the lines kept (in the result, its artifact and a failure's
+    message) have the secret_env values masked. A failure is logged once, with its last output
+    lines on lines of their own.
     """
     secrets = await _secret_env(job.secret_env)
     env = {**job.env, **secrets}
-    hidden = list(secrets.values())
+    hidden = secrets_pattern(secrets.values())
     command = job.command or f"exec {shlex.quote(job.shell)} {shlex.quote(job.script or '')}"
     pgid = None
-    try:
-        async with ShellOperation(
-            commands=[command], shell=job.shell, env=env, working_dir=job.working_dir
-        ) as operation:
-            process = await operation.atrigger()
-            pgid = process.pid
-            try:
-                await process.await_for_completion()
-            except RuntimeError:
-                if process.return_code in (None, 0):
-                    raise
-                output = _masked((await process.afetch_result())[-OUTPUT_TAIL_LINES:], hidden)
-                failure = ShellCommandFailed(job.command or job.script or "", process.return_code, output)
-                get_run_logger().error(failure.report())
-                raise failure from None
-            tail = _masked((await process.afetch_result())[-OUTPUT_TAIL_LINES:], hidden)
-            return {"exit_code": process.return_code, "output_tail": tail}
-    finally:
-        if pgid is not None:
-            _reap_group(pgid)
+    with _secrets_masked_in_logs(hidden):
+        try:
+            async with ShellOperation(
+                commands=[command], shell=job.shell, env=env, working_dir=job.working_dir
+            ) as operation:
+                process = await operation.atrigger()
+                pgid = process.pid
+                try:
+                    await process.await_for_completion()
+                except RuntimeError:
+                    if process.return_code in (None, 0):
+                        raise
+                    output = _masked((await process.afetch_result())[-OUTPUT_TAIL_LINES:], hidden)
+                    failure = ShellCommandFailed(job.command or job.script or "", process.return_code, output)
+                    get_run_logger().error(failure.report())
+                    raise failure from None
+                tail = _masked((await process.afetch_result())[-OUTPUT_TAIL_LINES:], hidden)
+                return {"exit_code": process.return_code, "output_tail": tail}
+        finally:
+            if pgid is not None:
+                _reap_group(pgid)
 
 
 @flow(name="shell", flow_run_name=name_after_task, log_prints=True)

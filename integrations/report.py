@@ -268,7 +268,8 @@ def figures(records: Sequence[RunRecord], days: float) -> Figures:
         failures=sum(1 for r in records if r.failed),
         cancelled=sum(1 for r in records if r.state_type == "CANCELLED"),
         success_rate=round(100.0 * successes / len(records), 2) if records else None,
-        avg_duration=round(sum(durations) / len(durations), 3) if durations else None,
+        # fsum: exact whatever the order, so figures from the run ledger agree to the last digit.
+        avg_duration=round(math.fsum(durations) / len(durations), 3) if durations else None,
         p50_duration=round(p50, 3) if p50 is not None else None,
         p95_duration=round(p95, 3) if p95 is not None else None,
         runs_per_day=round(len(records) / days, 3) if days > 0 else float(len(records)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -48,12 +49,20 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from prefect.client.orchestration import get_client
 
+        from tasklane.history.ledger import keep_current
+
         async with get_client() as client:
             app.state.client = client
             app.state.client_loop = asyncio.get_running_loop()
+            # The run ledger built and kept current beside the API: stats pages never wait for it.
+            ledger_keeper = asyncio.create_task(keep_current(client)) if api.keep_ledger else None
             try:
                 yield
             finally:
+                if ledger_keeper is not None:
+                    ledger_keeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await ledger_keeper
                 app.state.client = None
 
     # /docs and /redoc load Swagger UI's and ReDoc's JS and CSS from the package (fastapi-offline

@@ -45,6 +45,12 @@ class ApiSettings(BaseModel):
         "never wait for one (0: a caller past cache_seconds waits for the load).",
     )
 
+    keep_ledger: bool = Field(
+        True,
+        description="Build the run ledger (the local copy of ended runs that statistics read) at "
+        "start and keep it current in the background, so no stats page waits for it.",
+    )
+
     def tokens_path(self, home: Path) -> Path:
         return self.tokens_file or home / "api-tokens.json"
 

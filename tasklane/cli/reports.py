@@ -67,6 +67,13 @@ def stats(
     charts: Annotated[
         Path | None, typer.Option("--charts", help="Write PNG charts into this directory.")
     ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Read every ended run into the run ledger again first (it keeps itself current).",
+        ),
+    ] = False,
 ) -> None:
     """Runs, successes, failures, success rate, average/p95 duration and runs per day, over the
     runs that ended in the last N days (today included), overall, per group and per task.
@@ -78,6 +85,9 @@ def stats(
     per_group {name: figures}, where figures are runs, successes, failures, cancelled,
     success_rate (percent or null), avg_duration, p50_duration, p95_duration (seconds or null), runs_per_day,
     by_state {state name: runs}; per_day {YYYY-MM-DD: {state name: runs}}.
+
+    The figures come from the run ledger, a local copy of every ended run's state and times that
+    keeps itself current from the server (--rebuild reads it again from scratch).
     """
     from integrations.report import chart_runs_per_day, day_window, stats_markdown
 
@@ -87,9 +97,14 @@ def stats(
     since, until = day_window(days)
 
     async def go():
+        from tasklane.history.ledger import ledger_for
+        from tasklane.history.ledger import rebuild as rebuild_ledger
         from tasklane.history.stats import task_stats
 
         async with prefect_client() as client:
+            if rebuild:
+                held = await rebuild_ledger(client, ledger_for(client))
+                err.print(f"rebuilt the run ledger: {held} ended runs")
             return await task_stats(client, since, until, task=task, group=group)
 
     result = run_reporting_errors(go())

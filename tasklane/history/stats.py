@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
 from integrations.report import RunRecord, Stats, compute_stats
+from tasklane.history.ledger import current_ledger, ledger_stats, scope_of
 from tasklane.history.runs import RunQuery, finished_runs, post_json
 from tasklane.settings.reports import TASKLANE_TAG
 
@@ -28,17 +30,31 @@ async def task_stats(
 ) -> Stats:
     """Statistics of the runs that ended in [since, until) (until: now), per task, group and overall.
 
-    Runs per day count the days each task existed in the window (`rates_over_lifetime`), so a
-    task made yesterday that runs every hour shows 24, not 24 / 7.
+    Tasklane's runs (its tag, a project's, a group's) are counted from the run ledger
+    (`tasklane.history.ledger`, kept current from the server); runs selected by other tags are
+    read from the server one by one. Runs per day count the days each task existed in the window
+    (`rates_over_lifetime`), so a task made yesterday that runs every hour shows 24, not 24 / 7.
     """
     until = until or datetime.now(UTC)
-    # finished_runs' window is (after, until]; stats' is [since, until): widen by a microsecond each side.
-    found = await finished_runs(
-        client, since - timedelta(microseconds=1), until, tags=tags, task=task, group=group
-    )
-    stats = compute_stats(found, since, until)
+    scope = scope_of(tags)
+    if scope is not None:
+        project, tag_group = scope
+        if tag_group is not None and group is not None and tag_group != group:
+            return compute_stats([], since, until)  # two different groups: no run is in both
+        ledger = await current_ledger(client)
+        counted = await asyncio.to_thread(
+            ledger_stats, ledger, since, until, project=project, task=task, group=group or tag_group
+        )
+        stats, first_seen, groups = counted.stats, counted.first_seen, counted.groups
+    else:
+        # finished_runs' window is (after, until]; stats' is [since, until): widen by a microsecond each side.
+        found = await finished_runs(
+            client, since - timedelta(microseconds=1), until, tags=tags, task=task, group=group
+        )
+        stats = compute_stats(found, since, until)
+        first_seen, groups = lifetimes(found)
     created = await created_times(client, list(stats.per_task))
-    return rates_over_lifetime(stats, found, created)
+    return rates_over_lifetime(stats, first_seen, groups, created)
 
 
 async def created_times(client: PrefectClient, names: list[str]) -> dict[str, datetime]:
@@ -65,18 +81,30 @@ async def created_times(client: PrefectClient, names: list[str]) -> dict[str, da
 MIN_RATE_DAYS = 1 / 24
 
 
-def rates_over_lifetime(stats: Stats, records: Sequence[RunRecord], created: dict[str, datetime]) -> Stats:
+def lifetimes(records: Sequence[RunRecord]) -> tuple[dict[str, datetime], dict[str, str]]:
+    """Per task: its first start or end among `records`, and the group of its latest one."""
+    first_seen: dict[str, datetime] = {}
+    groups: dict[str, str] = {}
+    for record in records:
+        groups[record.task] = record.group or "default"
+        moments = [m for m in (record.start, record.end) if m is not None]
+        if moments:
+            seen = first_seen.get(record.task)
+            first_seen[record.task] = min(moments) if seen is None else min(seen, *moments)
+    return first_seen, groups
+
+
+def rates_over_lifetime(
+    stats: Stats, first_seen: dict[str, datetime], groups: dict[str, str], created: dict[str, datetime]
+) -> Stats:
     """`stats` with runs per day over the part of [since, until) each scope existed in: a task from
     its deployment's creation (or its first run there, if earlier: a task re-created under its
     name), a group and the whole from their oldest task's; a task without a deployment, the
-    whole window. At least MIN_RATE_DAYS."""
+    whole window. At least MIN_RATE_DAYS. `first_seen` and `groups` as `lifetimes` gives them."""
     born = {name: created[name] for name in stats.per_task if name in created}
-    groups: dict[str, str] = {}
-    for record in records:
-        if record.task in stats.per_task:
-            groups[record.task] = record.group or "default"
-        if record.task in born:
-            born[record.task] = min(m for m in (born[record.task], record.start, record.end) if m is not None)
+    for name in born:
+        if name in first_seen:
+            born[name] = min(born[name], first_seen[name])
     for name in stats.per_task:
         born.setdefault(name, stats.since)
 
@@ -87,7 +115,7 @@ def rates_over_lifetime(stats: Stats, records: Sequence[RunRecord], created: dic
     for name, figures in stats.per_task.items():
         figures.runs_per_day = rate(figures.runs, born[name])
     for name, figures in stats.per_group.items():
-        members = [born[t] for t, g in groups.items() if g == name]
+        members = [born[t] for t, g in groups.items() if g == name and t in born]
         figures.runs_per_day = rate(figures.runs, min(members, default=stats.since))
     stats.overall.runs_per_day = rate(stats.overall.runs, min(born.values(), default=stats.since))
     return stats

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deployments.jobs import ShellJob
 from deployments.policy import RunPolicy
-from flows.shell import shell_flow
+from flows.shell import secrets_pattern, shell_flow
 from tests.conftest import alive, run, with_client
 from tests.flows.conftest import artifacts_of, server_flow_run, server_logs
 
@@ -131,6 +133,98 @@ def test_a_secret_the_command_prints_is_masked_in_the_result_and_the_failure(exi
     state = run_shell(job)
     kept = [a.data for a in artifacts_of(state.state_details.flow_run_id)] + [state.message or ""]
     assert "token=***" in "\n".join(kept) and "s3cr3t-value-456" not in "\n".join(kept)
+
+
+def save_secret(value: str) -> str:
+    """A Secret block holding `value`; its name."""
+    from prefect.blocks.system import Secret
+
+    name = f"tasklane-test-secret-{uuid.uuid4().hex[:12]}"
+    Secret(value=value).save(name)
+    return name
+
+
+def secret_run(value: str, command: str) -> Any:
+    return run_shell(ShellJob(command=command, secret_env={"API_TOKEN": save_secret(value)}))
+
+
+@pytest.mark.parametrize(
+    ("secret", "command", "shown"),
+    [
+        pytest.param("s3cr3t.*+(1)", 'echo "token=$API_TOKEN"', ["token=***"], id="stdout"),
+        pytest.param("s3cr3t-value-2", 'echo "token=$API_TOKEN" >&2', ["token=***"], id="stderr"),
+        pytest.param(
+            "s3cr3t-value-3",
+            "cat <<EOF\nfirst\ntoken=$API_TOKEN and $API_TOKEN\nlast\nEOF",  # one write, one record
+            ["first\ntoken=*** and ***\nlast"],
+            id="lines-of-one-record",
+        ),
+        pytest.param(
+            "first-line-s3cr3t\nsecond-line-s3cr3t",
+            'echo "key=$API_TOKEN"; sleep 0.2; echo "${API_TOKEN##*$\'\\n\'} alone"',
+            ["key=***", "*** alone"],
+            id="multi-line-value",
+        ),
+        pytest.param("s3cr3t-value-5", 'echo "token=$API_TOKEN"; exit 4', ["token=***"], id="failing"),
+    ],
+)
+def test_a_secret_the_command_prints_is_masked_in_the_servers_logs(
+    secret: str, command: str, shown: list[str]
+) -> None:
+    state = secret_run(secret, command)
+    logs = "\n".join(server_logs(state.state_details.flow_run_id))
+    assert all(line in logs for line in shown), logs
+    assert not [part for part in [secret, *secret.splitlines()] if part in logs], logs
+
+
+def test_output_with_a_secret_is_logged_as_the_command_prints_it() -> None:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    state = secret_run("s3cr3t-value-6", 'echo "token=$API_TOKEN"; sleep 2')
+    run_id = state.state_details.flow_run_id
+    server_logs(run_id)  # waits for the API log handler's last batch
+    logs = with_client(
+        lambda client: client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    )
+    (line,) = [log for log in logs if "token=***" in log.message]
+    assert (server_flow_run(run_id).end_time - line.timestamp).total_seconds() > 1.5
+
+
+@pytest.mark.parametrize(
+    ("secret_env", "printed"),
+    [
+        pytest.param(False, "hello[s3cr3t-value-7]", id="another-run-is-not-masked"),
+        pytest.param(True, "hello[]", id="an-empty-value-masks-nothing"),
+    ],
+)
+def test_masking_is_of_the_runs_own_non_empty_secrets(secret_env: bool, printed: str) -> None:
+    if secret_env:
+        state = secret_run("", 'echo "hello[$API_TOKEN]"')
+    else:
+        secret_run("s3cr3t-value-7", "true")
+        state = run_shell(ShellJob(command="echo 'hello[s3cr3t-value-7]'"))
+    logs = "\n".join(server_logs(state.state_details.flow_run_id))
+    assert printed in logs and "***" not in logs
+    assert state.result()["output_tail"] == [printed]
+
+
+@pytest.mark.parametrize(
+    ("values", "text", "masked"),
+    [
+        ([""], "a b", "a b"),
+        (["  ", "\n"], "a  b", "a  b"),
+        (["abc"], "xabcx abc", "x***x ***"),
+        (["ab", "abcd"], "abcd ab", "*** ***"),
+        (["a.c"], "abc a.c", "abc ***"),
+        (["one\ntwo"], "one\ntwo|two|one", "***|***|***"),
+        (["tok\n"], "tok", "***"),
+    ],
+)
+def test_secrets_pattern_masks_whole_values_and_lines_and_never_blanks(
+    values: list[str], text: str, masked: str
+) -> None:
+    pattern = secrets_pattern(values)
+    assert (pattern.sub("***", text) if pattern else text) == masked
 
 
 def test_the_result_is_kept_as_a_markdown_artifact_of_the_run() -> None:

@@ -59,9 +59,9 @@ CREATED = {
     ],
 )
 def test_runs_per_day_count_the_days_a_task_existed(scope: str, name: str, per_day: float) -> None:
-    from tasklane.history.stats import rates_over_lifetime
+    from tasklane.history.stats import lifetimes, rates_over_lifetime
 
-    stats = rates_over_lifetime(compute_stats(RECORDS, SINCE, UNTIL), RECORDS, CREATED)
+    stats = rates_over_lifetime(compute_stats(RECORDS, SINCE, UNTIL), *lifetimes(RECORDS), CREATED)
     assert getattr(stats, scope)[name].runs_per_day == round(per_day, 3)
     assert stats.overall.runs_per_day == round(35 / 7, 3)
 
