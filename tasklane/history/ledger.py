@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import PrefectClient
@@ -64,7 +65,7 @@ from tasklane.settings.reports import TASKLANE_TAG
 logger = logging.getLogger(__name__)
 
 LEDGER_DIR = "ledger"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 REFRESH_MARGIN = timedelta(seconds=10)
 RECONCILE_EVERY_SECONDS = 60.0
 # Prefect's history answers at most 500 intervals: a day each.
@@ -75,6 +76,7 @@ _US = 1_000_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
+    deployment_id TEXT,
     task TEXT NOT NULL,
     grp TEXT,
     project TEXT,
@@ -87,10 +89,11 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_end ON runs(end_us);
 CREATE INDEX IF NOT EXISTS runs_expected ON runs(expected_us);
+CREATE INDEX IF NOT EXISTS runs_deployment_end ON runs(deployment_id, end_us);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-_COLUMNS = "id, task, grp, project, state, state_type, start_us, end_us, expected_us, duration"
+_COLUMNS = "id, deployment_id, task, grp, project, state, state_type, start_us, end_us, expected_us, duration"
 
 
 def _us(value: datetime | None) -> int | None:
@@ -105,7 +108,8 @@ def _from_us(value: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
 
 
-Row = tuple[str, str, str | None, str | None, str, str, int | None, int | None, int | None, float | None]
+# id, deployment_id, task, grp, project, state, state_type, start_us, end_us, expected_us, duration
+Row = tuple[Any, ...]
 
 
 def _row(run: dict[str, Any], task: str) -> Row:
@@ -114,6 +118,7 @@ def _row(run: dict[str, Any], task: str) -> Row:
     tags = run.get("tags") or []
     return (
         str(run["id"]),
+        run.get("deployment_id"),
         task,
         _tag(tags, "group"),
         next((t.removeprefix(PROJECT_TAG_PREFIX) for t in tags if t.startswith(PROJECT_TAG_PREFIX)), None),
@@ -195,7 +200,7 @@ class RunLedger:
 
     def add(self, rows: list[Row], *, watermark: datetime | None = None) -> None:
         with self._transaction() as db:
-            db.executemany(f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             if watermark is not None:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (watermark.isoformat(),))
 
@@ -203,7 +208,7 @@ class RunLedger:
         """The runs expected to start in [start, end) are exactly `rows`."""
         with self._transaction() as db:
             db.execute("DELETE FROM runs WHERE expected_us >= ? AND expected_us < ?", (_us(start), _us(end)))
-            db.executemany(f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def clear(self) -> None:
         with self._transaction() as db:
@@ -223,6 +228,31 @@ class RunLedger:
             (_us(start), 86_400 * _US, _us(start), _us(start + days * _DAY)),
         )
         return Counter({(int(day), kind, name): count for day, kind, name, count in rows})
+
+    def last_outcomes(self, deployment_ids: Iterable[str]) -> dict[str, LastOutcome]:
+        """Each deployment's latest ended run (by end time), for those that have one."""
+        wanted = [str(i) for i in deployment_ids]
+        found: dict[str, LastOutcome] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            # SQLite gives the other columns of the row that holds MAX(end_us).
+            for deployment_id, run_id, state, end_us in self.query(
+                f"SELECT deployment_id, id, state, MAX(end_us) FROM runs"
+                f" WHERE deployment_id IN ({marks}) AND end_us IS NOT NULL GROUP BY deployment_id",
+                chunk,
+            ):
+                found[deployment_id] = LastOutcome(UUID(run_id), state, _from_us(end_us))
+        return found
+
+
+@dataclass(frozen=True)
+class LastOutcome:
+    """A task's latest ended run, as the tasks list shows it."""
+
+    id: UUID
+    state_name: str
+    end_time: datetime
 
 
 _ledgers: dict[Path, RunLedger] = {}
@@ -356,10 +386,15 @@ async def _reconcile(client: PrefectClient, ledger: RunLedger, days: int) -> Rec
     return result
 
 
-async def current_ledger(client: PrefectClient, *, reconciled: bool = True) -> RunLedger:
+async def current_ledger(
+    client: PrefectClient, *, reconciled: bool = True, built: bool = False
+) -> RunLedger | None:
     """The ledger of the client's server: built if empty, refreshed, and reconciled if that is
-    due (once per RECONCILE_EVERY_SECONDS in this process)."""
+    due (once per RECONCILE_EVERY_SECONDS in this process). `built`: None rather than build an
+    empty one (a read that has a cheaper way than a build of the whole history)."""
     ledger = ledger_for(client)
+    if built and ledger.watermark is None:
+        return None
     async with ledger.lock:
         if ledger.watermark is None:
             await asyncio.to_thread(ledger.clear)

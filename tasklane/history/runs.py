@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -56,6 +56,7 @@ UNFINISHED_TYPES = [t.value for t in StateType if t.value not in TERMINAL_TYPES]
 
 
 PAGE = 200  # the server's maximum page of flow runs
+FIRST_RUNS_ROUNDS = 3  # sorted pages `first_runs` reads before it reads deployments one by one
 
 
 RUN_REF_EXPECTED = "expected a run id, a run name (as `tasklane run` prints) or a task name"
@@ -317,25 +318,38 @@ async def first_runs(
     deployment_ids: list[UUID],
     *,
     sort: str = "EXPECTED_START_TIME_DESC",
+    settled: Callable[[UUID, datetime], bool] | None = None,
 ) -> dict[UUID, FlowRun | None]:
     """Each deployment's first run in `sort` order among those `query` selects (None: it has none).
 
-    One sorted page across all n deployments, of n·(ln n + 3) runs (enough to meet every one of
-    n equally busy deployments 19 times in 20); a deployment not met there (one that runs less
-    often than the others) is read on its own, through the runs' deployment index.
+    Sorted pages across the deployments not met yet, of n·(ln n + 3) runs for n of them (enough
+    to meet every one of n equally busy deployments 19 times in 20): a short page means those
+    not on it have no run. After `FIRST_RUNS_ROUNDS` pages, those still not met (the ones that
+    run less often than the others) are read one by one, through the runs' deployment index.
+
+    settled: (deployment id, the sort time of a full page's last run) -> True when a deployment
+    not met by then needs no further read (the caller knows its answer from elsewhere).
     """
     wanted = list(dict.fromkeys(UUID(str(i)) for i in deployment_ids))
-    if not wanted:
-        return {}
-    size = min(PAGE, int(len(wanted) * (math.log(len(wanted)) + 3)) + 1)
-    page = await read_runs(client, query.replace(deployment_ids=tuple(wanted)), sort=sort, limit=size)
     found: dict[UUID, FlowRun | None] = {}
-    for run in page:
-        key = UUID(run["deployment_id"])
-        if key not in found:
-            found[key] = FlowRun.model_validate(run)
-    missing = [i for i in wanted if i not in found]
-    if len(page) == size and missing:
+    missing = wanted
+    time_field = "end_time" if sort.startswith("END_TIME") else "expected_start_time"
+    for _ in range(FIRST_RUNS_ROUNDS):
+        if not missing:
+            break
+        size = min(PAGE, int(len(missing) * (math.log(len(missing)) + 3)) + 1)
+        page = await read_runs(client, query.replace(deployment_ids=tuple(missing)), sort=sort, limit=size)
+        for run in page:
+            key = UUID(run["deployment_id"])
+            if key not in found:
+                found[key] = FlowRun.model_validate(run)
+        missing = [i for i in missing if i not in found]
+        if len(page) < size:
+            return {i: found.get(i) for i in wanted}  # the others have no such run
+        boundary = parse_time(page[-1].get(time_field))
+        if settled is not None and boundary is not None:
+            missing = [i for i in missing if not settled(i, boundary)]
+    if missing:
         alone = await asyncio.gather(
             *(
                 read_runs(client, query.replace(deployment_ids=(i,)), sort=sort, limit=1, indexed=True)

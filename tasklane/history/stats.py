@@ -42,6 +42,7 @@ async def task_stats(
         if tag_group is not None and group is not None and tag_group != group:
             return compute_stats([], since, until)  # two different groups: no run is in both
         ledger = await current_ledger(client)
+        assert ledger is not None  # built if it was empty
         counted = await asyncio.to_thread(
             ledger_stats, ledger, since, until, project=project, task=task, group=group or tag_group
         )

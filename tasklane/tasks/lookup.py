@@ -36,6 +36,7 @@ from deployments.schedules import ScheduleSpec, _server_dates, parse_schedules
 from deployments.tags import DEFINITION_LABEL
 from deployments.task_types import registered_task_types
 from deployments.trash import is_trashed
+from tasklane.history.ledger import LastOutcome, current_ledger
 from tasklane.history.runs import RunQuery, first_runs
 from tasklane.settings.alerts import format_duration
 from tasklane.settings.reports import TASKLANE_TAG
@@ -263,18 +264,42 @@ async def task_rows(
     if not deployments:
         return []
     ids = [d.id for d in deployments]
-    active = [d.id for d in deployments if not d.paused]
+    active = [d for d in deployments if not d.paused]
+    planned = {d.id: next_runs(d, 1) for d in active}
+
+    def later_than_planned(deployment_id: UUID, boundary: datetime) -> bool:
+        # Not met on a page of scheduled runs sorted by start that ends at `boundary`: its first
+        # scheduled run is later still, so if its schedules plan a run by then, that one is next.
+        first = planned.get(deployment_id)
+        return bool(first) and first[0] <= boundary
+
     last, flying, upcoming = await asyncio.gather(
-        first_runs(client, LAST_OUTCOME, ids, sort="END_TIME_DESC"),
+        _last_outcomes(client, ids),
         first_runs(client, IN_FLIGHT, ids),
-        first_runs(client, NEXT_RUN, active, sort="EXPECTED_START_TIME_ASC"),
+        first_runs(
+            client,
+            NEXT_RUN,
+            [d.id for d in active],
+            sort="EXPECTED_START_TIME_ASC",
+            settled=later_than_planned,
+        ),
     )
     return [_row(d, last.get(d.id), flying.get(d.id), upcoming.get(d.id), timezone) for d in deployments]
 
 
+async def _last_outcomes(client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowRun | LastOutcome | None]:
+    """Each deployment's latest ended run: from the run ledger where this process or the API has
+    built it (one indexed query), else from the server."""
+    ledger = await current_ledger(client, reconciled=False, built=True)
+    if ledger is None:
+        return await first_runs(client, LAST_OUTCOME, ids, sort="END_TIME_DESC")
+    found = await asyncio.to_thread(ledger.last_outcomes, [str(i) for i in ids])
+    return {i: found.get(str(i)) for i in ids}
+
+
 def _row(
     deployment: DeploymentResponse,
-    last: FlowRun | None,
+    last: FlowRun | LastOutcome | None,
     flying: FlowRun | None,
     upcoming: FlowRun | None,
     default_timezone: str | None,

@@ -500,3 +500,41 @@ def test_unknown_state_word_and_log_level_say_what_was_expected() -> None:
         state_word("faild")
     with pytest.raises(HistoryError, match="unknown log level 'LOUD': expected one of DEBUG"):
         level_number("LOUD")
+
+
+@pytest.mark.parametrize(
+    ("settled", "reads", "rare_found"), [(None, 2, True), (lambda i, boundary: True, 1, False)]
+)
+def test_first_runs_reads_a_sorted_page_per_round_for_those_not_met(settled, reads, rare_found) -> None:
+    """A busy deployment fills the first page; the rare one is met on a second page of its own
+    (no read per deployment), unless `settled` says its answer is known without it."""
+    from tasklane.history import runs as runs_module
+    from tasklane.history.runs import RunQuery, first_runs
+
+    tag = scope()
+    calls: list[str] = []
+
+    async def go():
+        async with client_ctx() as client:
+            rare = await make_deployment(client, f"rare-{tag}", ["tasklane", tag])
+            busy = await make_deployment(client, f"busy-{tag}", ["tasklane", tag])
+            (rare_run,) = await make_runs(client, rare, ["Completed"])
+            await make_runs(client, busy, ["Completed"] * 9)
+            counted = runs_module.post_json
+
+            async def counting(client, path, body):
+                calls.append(path)
+                return await counted(client, path, body)
+
+            runs_module.post_json = counting  # type: ignore[assignment]
+            try:
+                query = RunQuery(tags=(tag,), finished=True, window="end_time")
+                found = await first_runs(client, query, [busy, rare], sort="END_TIME_DESC", settled=settled)
+            finally:
+                runs_module.post_json = counted  # type: ignore[assignment]
+            return found, busy, rare, rare_run
+
+    found, busy, rare, rare_run = run(go())
+    assert found[busy] is not None
+    assert (found[rare] is not None and found[rare].id == rare_run) is rare_found
+    assert calls == ["/flow_runs/filter"] * reads
