@@ -7,6 +7,10 @@ the catalog's validation, the shell gate, group grants, `tasklane.tasks.save.sav
 as the signed-in user; each problem is shown next to its field and nothing is applied. A task a
 catalog file owns opens read-only, with a Detach button (`tasklane.tasks.manage.detach_task`, as
 `tasklane detach` and the API's `?detach=true`).
+
+Long on purpose: the form (its fields from each type's model with their words in both languages,
+values into and out of a catalog mapping, problems placed by field) comes first, then the pages
+that show and save it; they are read together.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from deployments.task_types import TaskType, registered_task_types
 from deployments.templates import Template, load_templates, render
 from tasklane.api.core import ApiError, Ctx
 from tasklane.api.views import create_task, named, update_task
+from tasklane.console.i18n import Translate
 from tasklane.console.pages import (
     HERE,
     PREFIX,
@@ -78,6 +83,27 @@ class FormField:
     default: Any = None
     value: Any = None
     picker: str = ""  # the id of a <datalist> of block names offered for its values
+    option_labels: dict[str, str] = field(default_factory=dict)  # what an option shows, by its value
+
+
+def _known(t: Translate, key: str, fallback: str) -> str:
+    """The catalog's text for `key`, or `fallback` when the catalog has none (`t` then echoes the
+    key). An empty text in the catalog is kept: it means "nothing to add"."""
+    text = t(key)
+    return fallback if text == key else text
+
+
+def prettified(name: str) -> str:
+    """A field name as words, for a field no catalog and no model names: `request_timeout` ->
+    `Request timeout`."""
+    words = " ".join(name.replace(".", " ").replace("_", " ").split())
+    return words[:1].upper() + words[1:]
+
+
+def _option_labels(t: Translate, name: str, options: list[str]) -> dict[str, str]:
+    """Each option's words (`editor.option.<field>.<value>`, a job field's field is `<type>.<name>`);
+    an option the catalog lacks shows its value."""
+    return {option: _known(t, f"editor.option.{name}.{option}", option) for option in options}
 
 
 def _unwrap(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -113,9 +139,14 @@ def _kind(key: str, schema: dict[str, Any]) -> tuple[str, list[str]]:
     return "yaml", []  # a mapping or list of anything, or Any: written as YAML
 
 
-def job_fields(task_type: TaskType) -> list[FormField]:
+def job_fields(task_type: TaskType, t: Translate) -> list[FormField]:
     """The inputs of a task type's parameters, from its model's JSON schema (by alias, as the
-    catalog writes them)."""
+    catalog writes them).
+
+    Labels and help are the catalog's (`editor.job.<type>.<field>`, `editor.job_help.<type>.<field>`)
+    for the types we ship; a plugin's type brings its own words in its model (a field's `title`
+    and `description`), else the field's name is written out as words."""
+    declared = {info.alias or key: info for key, info in task_type.job_model.model_fields.items()}
     try:
         schema = task_type.job_model.model_json_schema(by_alias=True)
     except Exception:  # a plugin model pydantic cannot describe: each field as YAML
@@ -133,30 +164,37 @@ def job_fields(task_type: TaskType) -> list[FormField]:
             picker = "blocks-secret"
         elif key == "block" or key.endswith("_block"):
             picker = "blocks-ref" if key.endswith("_block") else "blocks-name"
+        info = declared.get(key)
+        title = (info.title if info is not None else None) or prettified(key)
+        description = (info.description if info is not None else None) or prop.get("description") or ""
         found.append(
             FormField(
                 name=f"job.{key}",
                 key=key,
                 kind=kind,
-                label=key,
-                help=prop.get("description", ""),
+                label=_known(t, f"editor.job.{task_type.name}.{key}", title),
+                help=_known(t, f"editor.job_help.{task_type.name}.{key}", description),
                 required=key in required,
                 options=options,
                 mode=CODE_MODES.get(key, "yaml" if kind == "yaml" else ""),
                 default=prop.get("default"),
                 picker=picker,
+                option_labels=_option_labels(t, f"{task_type.name}.{key}", options),
             )
         )
     return found
 
 
-def common_fields(t, tasks: list[str]) -> list[FormField]:
+def common_fields(t: Translate, tasks: list[str]) -> list[FormField]:
     """The catalog's fields every task has (`deployments.catalog.TaskSpec`), schedule aside."""
 
     def made(key: str, kind: str, **more: Any) -> FormField:
-        return FormField(
+        item = FormField(
             name=key, key=key, kind=kind, label=t(f"editor.field.{key}"), help=t(f"editor.help.{key}"), **more
         )
+        if kind == "select":
+            item.option_labels = _option_labels(t, key, item.options)
+        return item
 
     return [
         made("name", "text", required=True),
@@ -429,7 +467,7 @@ async def _editing(
     current: Page, client: PrefectClient, task_type: TaskType, mapping: dict[str, Any], existing: str | None
 ) -> Editing:
     common = common_fields(current.t, [n for n in await _visible_names(current, client) if n != existing])
-    job = job_fields(task_type)
+    job = job_fields(task_type, current.t)
     fill(common, mapping)
     fill(job, mapping)
     action = f"{PREFIX}/tasks/{quote(existing, safe='')}/edit" if existing else f"{PREFIX}/tasks/new"
@@ -593,8 +631,12 @@ async def detach(name: str, current: Admin, client: Client) -> Response:
 # --- from a template ------------------------------------------------------------------------------
 
 
-def template_fields(t, template: Template) -> list[FormField]:
-    """The inputs of a template's typed parameters (`deployments.templates.ParamSpec`)."""
+def template_fields(t: Translate, template: Template) -> list[FormField]:
+    """The inputs of a template's typed parameters (`deployments.templates.ParamSpec`).
+
+    A parameter's label is the catalog's (`editor.param.<name>`), else its name as words; its help
+    is its type in words and the catalog's help for a template we ship
+    (`editor.param_help.<template>.<name>`), else the template's own description of it."""
     found = [FormField("name", "name", "text", t("editor.field.name"), t("editor.help.name"), required=True)]
     for key, spec in template.params.items():
         if spec.type == "boolean":
@@ -605,11 +647,20 @@ def template_fields(t, template: Template) -> list[FormField]:
             kind, options = "number", []
         else:
             kind, options = "text", []
-        hint = f"{spec.type}" + (" · " + spec.description if spec.description else "")
-        if spec.type == "list":
-            hint += " · " + t("editor.list_hint")
+        hint = " · ".join(
+            part
+            for part in (
+                _known(t, f"editor.param_type.{spec.type}", spec.type),
+                _known(t, f"editor.param_help.{template.name}.{key}", spec.description),
+                t("editor.list_hint") if spec.type == "list" else "",
+            )
+            if part
+        )
         default = ", ".join(map(str, spec.default)) if isinstance(spec.default, list) else spec.default
-        found.append(FormField(f"param.{key}", key, kind, key, hint, spec.required, options, default=default))
+        label = _known(t, f"editor.param.{key}", prettified(key))
+        found.append(
+            FormField(f"param.{key}", key, kind, label, hint, spec.required, options, default=default)
+        )
     return found
 
 

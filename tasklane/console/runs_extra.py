@@ -6,18 +6,26 @@ Every read and change is the CLI's own: `tasklane.history.run_detail` (timeline,
 (`tasklane logs --grep --level`), `tasklane.tasks.manage.cancel` (`tasklane cancel`) and
 `tasklane.tasks.lookup.run_task` with overrides (`tasklane run --param KEY=VALUE`); changes are
 audited as `user:<name>`, operator only, CSRF-checked.
+
+Artifacts show as Prefect's UI shows them: markdown drawn as HTML (markdown-it, CommonMark with
+tables, raw HTML off and links checked, so an artifact cannot put script in the page), a table
+artifact as a table, a link artifact as a link; anything else as its text.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import yaml
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse, Response
-from prefect.client.schemas.objects import FlowRun
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from prefect.client.schemas.objects import Artifact, FlowRun
 
 from deployments.errors import CatalogError, DeploymentsError
 from tasklane.console.pages import (
@@ -44,6 +52,10 @@ router = APIRouter(include_in_schema=False)
 Operator = Annotated[Page, Depends(changing("operator"))]
 SEARCH_LINES = 1000  # lines a search shows in the page; the download has them all
 ARTIFACT_CHARS = 4000
+MARKDOWN_CHARS = 20_000  # of an artifact's markdown drawn in the page
+TABLE_ROWS = 200  # of a table artifact's rows shown in the page
+# Raw HTML in an artifact's markdown is shown as text; markdown-it refuses javascript: and the like.
+MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def _is_final(run: FlowRun) -> bool:
@@ -55,6 +67,74 @@ def _shown(value: Any) -> str:
     return text if len(text) <= ARTIFACT_CHARS else text[: ARTIFACT_CHARS - 1] + "…"
 
 
+@dataclass
+class ShownArtifact:
+    """An artifact as the run's page shows it: `kind` says which of the rest is set (markdown:
+    `html`; table: `columns` (none: a header-less table) and `rows`; link: `href` and `data`, its
+    text; text: `data`)."""
+
+    key: str | None
+    type: str | None
+    description: str | None
+    created: Any
+    kind: str = "text"
+    data: str = ""
+    html: Markup | None = None
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    more_rows: int = 0
+    href: str = ""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _table(data: Any) -> tuple[list[str], list[list[Any]]] | None:
+    """The columns and rows of a table artifact's data (Prefect's three shapes: a list of row
+    mappings, a mapping of columns, a list of row lists), or None when it is none of them."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+        return [str(k) for k in data], [list(row) for row in zip_longest(*data.values())]
+    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+        columns = list(dict.fromkeys(str(k) for row in data for k in row))
+        return columns, [[row.get(c) for c in columns] for row in data]
+    if isinstance(data, list) and all(isinstance(row, list) for row in data):
+        return [], data
+    return None
+
+
+def shown_artifact(artifact: Artifact) -> ShownArtifact:
+    """What the run's page shows of an artifact (see ShownArtifact)."""
+    shown = ShownArtifact(artifact.key, artifact.type, artifact.description, artifact.created)
+    data = artifact.data
+    if artifact.type == "markdown" and isinstance(data, str):
+        text = data if len(data) <= MARKDOWN_CHARS else data[: MARKDOWN_CHARS - 1] + "…"
+        shown.kind, shown.html = "markdown", Markup(MARKDOWN.render(text))
+        return shown
+    if artifact.type == "table":
+        table = _table(data)
+        if table is not None:
+            columns, rows = table
+            shown.kind, shown.columns, shown.more_rows = "table", columns, max(0, len(rows) - TABLE_ROWS)
+            shown.rows = [[_cell(v) for v in row] for row in rows[:TABLE_ROWS]]
+            return shown
+    if artifact.type == "link" and isinstance(data, str):
+        if urlsplit(data.strip()).scheme in ("http", "https"):
+            shown.kind, shown.href, shown.data = "link", data.strip(), data.strip()
+            return shown
+        shown.kind, shown.html = "markdown", Markup(MARKDOWN.render(data[:MARKDOWN_CHARS]))
+        return shown
+    shown.data = _shown(data)
+    return shown
+
+
 @router.get(PREFIX + "/runs/{run_id}/details")
 async def run_details(run_id: str, current: SignedIn, client: Client) -> Response:
     """The run's state timeline, result and artifacts: a part of its page (htmx loads it, and
@@ -63,16 +143,7 @@ async def run_details(run_id: str, current: SignedIn, client: Client) -> Respons
     steps = await run_timeline(client, run.id)
     results = await run_results(client, [run.id])
     artifacts = await run_artifacts(client, run.id)
-    shown = [
-        {
-            "key": a.key,
-            "type": a.type,
-            "description": a.description,
-            "data": _shown(a.data),
-            "created": a.created,
-        }
-        for a in artifacts
-    ]
+    shown = [shown_artifact(a) for a in artifacts]
     return current.render(
         "runs_extra_details.html",
         run=run,

@@ -47,6 +47,12 @@ document.addEventListener("DOMContentLoaded", () => {
       const field = document.getElementById(id);
       if (field) field.textContent = text;
     }
+    // An ended run cannot be cancelled; its timeline and result are fetched now, not at the next poll.
+    const cancel = document.getElementById("cancel-form");
+    if (cancel) cancel.remove();
+    const details = document.getElementById("run-details");
+    const url = details && details.getAttribute("hx-get");
+    if (url && window.htmx) window.htmx.ajax("GET", url, { target: details, swap: "outerHTML" });
     finish(status ? status.dataset.ended : "");
   });
   source.addEventListener("failure", (event) => finish(event.data));

@@ -2,7 +2,7 @@
 the task `tasklane.tasks.lookup` finds (audited as the user); a bad field is refused next to
 that field with nothing created; edit, clone, from a template; a file-owned task opens read-only
 and Detach makes it editable; block pickers name blocks, never a secret; viewers and operators
-are refused."""
+are refused; every field is labelled in words, in English and in Chinese."""
 
 from __future__ import annotations
 
@@ -263,3 +263,105 @@ def test_viewers_and_operators_get_no_editor_and_a_forged_save_is_refused(
         'id="edit-task"' in admin_page
         and 'id="new-task"' in console.client("admin").get("/console/tasks").text
     )
+
+
+LABEL = re.compile(r'<label for="f-([^"]+)">([^<]*)')
+HELP = re.compile(r'<p class="help muted">([^<]*)</p>')
+CJK = re.compile(r"[\u4e00-\u9fff]")
+SAME_IN_CHINESE = {"URL"}  # a label Chinese writes as English does
+
+
+def _labels(html: str) -> dict[str, str]:
+    """Each labelled input's label, by the input's form name."""
+    return {name: text.strip() for name, text in LABEL.findall(html)}
+
+
+def _helps(html: str) -> dict[str, str]:
+    """Each field's help line, by the field's form name (fields without one left out)."""
+    found = {}
+    for chunk in html.split('data-field="')[1:]:
+        name, _, rest = chunk.partition('"')
+        shown = HELP.search(rest.split("</fieldset>", 1)[0])
+        if shown:
+            found[name] = shown.group(1)
+    return found
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_every_field_of_every_type_has_a_human_label_in_both_languages(
+    console: Console, language: str
+) -> None:
+    from deployments.task_types import registered_task_types
+
+    admin = console.client("admin")
+    admin.cookies.set("tasklane_lang", language)
+    for task_type in sorted(registered_task_types()):
+        page = admin.get(f"/console/tasks/new?type={task_type}")
+        assert page.status_code == 200, page.text
+        labels = _labels(page.text)
+        job = {name: text for name, text in labels.items() if name.startswith("job.")}
+        assert job and 'name="job.' in page.text, task_type
+        for name, text in labels.items():
+            key = name.removeprefix("job.")
+            assert text and text not in (name, key) and "_" not in text, (task_type, name, text)
+            assert not text.startswith("editor."), (task_type, name, text)
+            if language == "zh-CN" and text not in SAME_IN_CHINESE:
+                assert CJK.search(text), (task_type, name, text)
+        helps = _helps(page.text)
+        assert all(not text.startswith("editor.") for text in helps.values())
+        if language == "zh-CN":
+            assert all(CJK.search(text) for text in helps.values()), (task_type, helps)
+    shell = admin.get("/console/tasks/new?type=shell").text
+    # The inputs keep their names; what they show is words.
+    assert 'name="job.command"' in shell and 'id="f-job.command"' in shell
+    label, option = {"en": ("Command", "Run once for all missed"), "zh-CN": ("命令", "错过多次只补跑一次")}[
+        language
+    ]
+    assert _labels(shell)["job.command"] == label
+    assert f'<option value="run_once" selected>{option}</option>' in shell
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_a_template_form_labels_its_parameters_in_words(console: Console, language: str) -> None:
+    admin = console.client("admin")
+    admin.cookies.set("tasklane_lang", language)
+    page = admin.get("/console/tasks/new?template=http-health-check")
+    assert page.status_code == 200 and 'name="param.request_timeout"' in page.text
+    labels = _labels(page.text)
+    expected = {"en": "Request timeout (seconds)", "zh-CN": "请求超时（秒）"}[language]
+    assert labels["param.request_timeout"] == expected
+    for name, text in labels.items():
+        assert text and "_" not in text and text != name.removeprefix("param."), (name, text)
+    helps = _helps(page.text)
+    assert (
+        helps["param.retries"]
+        == {
+            "en": "whole number · Retries (10 s apart) before a run fails.",
+            "zh-CN": "整数 · 运行判定失败前的重试次数（间隔 10 秒）。",
+        }[language]
+    )
+
+
+def test_a_plugin_type_is_labelled_from_its_model_else_its_field_names() -> None:
+    from pydantic import Field
+
+    from deployments.jobs import JobModel
+    from deployments.task_types import TaskType
+    from tasklane.console.editor import job_fields
+    from tasklane.console.i18n import translator
+
+    class SftpJob(JobModel):
+        remote_path: str = Field(..., title="Remote file", description="Path on the server.")
+        keep_local_copy: bool = False
+
+    plugin = TaskType("sftp", SftpJob, "sftp", "sftp_plugin.flows.sftp_flow", "SFTP download")
+    for language in ("en", "zh-CN"):
+        fields = {f.name: f for f in job_fields(plugin, translator(language))}
+        assert (fields["job.remote_path"].label, fields["job.remote_path"].help) == (
+            "Remote file",
+            "Path on the server.",
+        )
+        assert (fields["job.keep_local_copy"].label, fields["job.keep_local_copy"].help) == (
+            "Keep local copy",
+            "",
+        )

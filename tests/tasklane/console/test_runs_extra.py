@@ -1,9 +1,12 @@
 """The rest of the runs pages over HTTP against a real server and worker: history filters by
 group and time, a run's timeline / result / artifacts, its log searched and downloaded, Cancel,
-and Run again with parameters; a viewer's forged change refused."""
+and Run again with parameters; a viewer's forged change refused; markdown, table and link
+artifacts drawn, never a live script."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 
 import pytest
@@ -170,3 +173,70 @@ def test_overrides_are_key_value_lines_with_yaml_values(text: str, expected: dic
     assert parse_overrides(text) == expected
     with pytest.raises(ValueError, match="line 2"):
         parse_overrides(text.splitlines()[0] + "\n=nokey")
+
+
+REPORT = """# Nightly report
+
+| task | state |
+|------|-------|
+| backup | <b>ok</b> |
+
+<script>alert("from the artifact")</script>
+
+[bad link](javascript:alert(1)) and [Prefect](https://www.prefect.io)
+"""
+
+
+def _artifact(run_id: str, **fields) -> None:
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    with_client(
+        lambda client: client.create_artifact(ArtifactCreate(flow_run_id=uuid.UUID(run_id), **fields))
+    )
+
+
+def test_artifacts_show_markdown_as_html_tables_as_tables_and_links_as_links(console: Console) -> None:
+    name = _task(console.project)
+    console.add_shell_task(name, "echo unused")
+    run_id = _start(console, name)  # no worker: the run waits, its artifacts are made here
+    _artifact(run_id, key="report", type="markdown", data=REPORT, description="The night's report")
+    rows = [{"task": "backup", "runs": 3}, {"task": "export", "runs": None, "note": "<i>x</i>"}]
+    _artifact(run_id, key="counts", type="table", data=json.dumps(rows))
+    _artifact(run_id, type="link", data="https://example.com/reports/7")
+
+    details = console.client("viewer").get(f"/console/runs/{run_id}/details", headers=HTMX)
+    assert details.status_code == 200
+    html = details.text
+    markdown = re.search(r'<div class="artifact-markdown">(.*?)</div>', html, re.S)
+    assert markdown, html
+    drawn = markdown.group(1)
+    assert "<h1>Nightly report</h1>" in drawn and "<th>task</th>" in drawn and "<td>backup</td>" in drawn
+    # Raw HTML and a javascript: link in the markdown stay text: no live script, no live tag.
+    assert "<script" not in html and "&lt;script&gt;" in drawn
+    assert "&lt;b&gt;ok&lt;/b&gt;" in drawn and 'href="javascript:' not in html
+    assert '<a href="https://www.prefect.io">Prefect</a>' in drawn
+    assert "The night&#39;s report" in html
+
+    table = re.search(r'<table class="artifact-table">(.*?)</table>', html, re.S)
+    assert table, html
+    headers = re.findall(r"<th>([^<]*)</th>", table.group(1))
+    assert headers == ["task", "runs", "note"]
+    cells = re.findall(r"<td>([^<]*)</td>", table.group(1))
+    assert cells == ["backup", "3", "", "export", "", "&lt;i&gt;x&lt;/i&gt;"]
+    assert re.search(r'<a href="https://example.com/reports/7"[^>]*>https://example.com/reports/7</a>', html)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ('[{"a": 1, "b": 2}, {"b": 3, "c": 4}]', (["a", "b", "c"], [[1, 2, None], [None, 3, 4]])),
+        ({"a": [1, 2], "b": [3]}, (["a", "b"], [[1, 3], [2, None]])),
+        ([[1, 2], [3, 4]], ([], [[1, 2], [3, 4]])),
+        ("not json", None),
+        ('{"a": 1}', None),
+    ],
+)
+def test_a_table_artifact_in_each_of_prefects_shapes(data, expected) -> None:
+    from tasklane.console.runs_extra import _table
+
+    assert _table(data) == expected
