@@ -135,6 +135,7 @@ def prefect_server() -> Iterator[str]:
     TASKLANE_TEST_DATABASE=postgres on a freshly created PostgreSQL database."""
     global SERVER_DATABASE
     from tasklane.stack import processes as stack
+
     if TEST_DATABASE not in ("sqlite", "postgres"):
         pytest.fail(f"TASKLANE_TEST_DATABASE={TEST_DATABASE!r}: expected sqlite or postgres")
     if TEST_DATABASE == "postgres":
@@ -170,6 +171,7 @@ def work_pool(prefect_server: str) -> str:
 def worker(work_pool: str) -> Iterator[str]:
     """A real process worker polling the test pool every second (warm starts, as `make up`)."""
     from tasklane.stack import processes as stack
+
     managed = stack.start_worker(TEST_HOME, API_URL, work_pool, name="test-worker", query_seconds=1)
     os.environ["TASKLANE_TEST_ZYGOTE_PID"] = str(managed.pid)
     yield work_pool
@@ -180,3 +182,29 @@ def worker(work_pool: str) -> Iterator[str]:
 def project() -> str:
     """A catalog project of its own for each test, so applies never touch each other."""
     return f"t-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _peers_checked_against_their_api_descriptions() -> Iterator[None]:
+    """Every peer served in this session checks each request and answer against its product's
+    API description (tests/contracts/)."""
+    from tasklane.stack.peers._server import add_app_wrapper, remove_app_wrapper
+    from tests.contracts.checker import check_contracts
+
+    add_app_wrapper(check_contracts)
+    yield
+    remove_app_wrapper(check_contracts)
+
+
+@pytest.fixture(autouse=True)
+def _no_contract_violation() -> Iterator[None]:
+    """A test during which a peer received or answered what its API description forbids fails,
+    naming the rule (tests/contracts/checker.py)."""
+    from tests.contracts import checker
+
+    checker.clear()
+    yield
+    found = checker.violations()
+    if found:
+        listed = checker.summary(found)
+        pytest.fail(f"{len(found)} contract violation(s) at the peers:\n{listed}", pytrace=False)

@@ -15,6 +15,19 @@ from typing import Any
 
 import uvicorn
 
+# Wrappers every served app goes through (the tests' contract checks register one): each takes
+# an ASGI app and returns the app to serve.
+_app_wrappers: list[Callable[[Any], Any]] = []
+
+
+def add_app_wrapper(wrapper: Callable[[Any], Any]) -> None:
+    """Serve every app from now on through `wrapper` (e.g. a check of each request and answer)."""
+    _app_wrappers.append(wrapper)
+
+
+def remove_app_wrapper(wrapper: Callable[[Any], Any]) -> None:
+    _app_wrappers.remove(wrapper)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -26,6 +39,8 @@ def free_port() -> int:
 def serve(app: Any, port: int | None = None, *, ready_timeout: float = 10.0) -> Iterator[str]:
     """Serve `app` in a background thread; yield its base URL; stop it on exit."""
     port = port or free_port()
+    for wrap in _app_wrappers:
+        app = wrap(app)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"fake-server-{port}", daemon=True)

@@ -249,6 +249,7 @@ class FakeConfluence:
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="fake Confluence")
+        app.state.peer_contract = "confluence"  # the API description its traffic is checked against
         router = APIRouter()
         fake = self
 

@@ -552,6 +552,8 @@ def make_fake_jira(
         title=f"fake Jira {'Cloud' if cloud else 'Server'}", docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.jira = fake
+    # The API description its traffic is checked against (the tests' contract checks).
+    app.state.peer_contract = "jira-cloud" if cloud else "jira-server"
     versions = {"2", "3", "latest"} if cloud else {"2", "latest"}
 
     def unauthorized() -> Response:

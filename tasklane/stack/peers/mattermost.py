@@ -395,6 +395,7 @@ class FakeMattermost:
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="fake Mattermost")
+        app.state.peer_contract = "mattermost"  # the API description its traffic is checked against
         fake = self
 
         @app.middleware("http")
