@@ -80,7 +80,8 @@ def main(argv: list[str]) -> int:
     source, target, *paths = argv
     cut = subset(load(Path(source)), paths)
     Path(target).write_text(yaml.safe_dump(cut, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    print(f"{target}: {len(cut['paths'])} paths, {sum(len(v) for v in cut['components'].values())} components")
+    components = sum(len(v) for v in cut["components"].values())
+    print(f"{target}: {len(cut['paths'])} paths, {components} components")
     return 0
 
 
