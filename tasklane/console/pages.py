@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, quote
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from deployments.apply import Target, read_task_deployments
 from deployments.errors import DeploymentsError
 from tasklane.api.auth import Role
+from tasklane.api.core import TtlCache
 from tasklane.api.core import _client as prefect_client
 from tasklane.api.views import trashed_result
 from tasklane.console.i18n import LANG_COOKIE, LANGUAGES, pick_language, translator
@@ -60,6 +61,8 @@ from tasklane.tasks.audit import audited, user_actor
 from tasklane.tasks.lookup import find_task, run_task, show_task, tag_value
 from tasklane.tasks.manage import set_enabled
 from tasklane.tasks.trash import trash_tasks
+
+T = TypeVar("T")
 
 PREFIX = "/console"
 STATIC = "/static/console"
@@ -162,6 +165,16 @@ class Page:
     @property
     def target(self) -> Target:
         return self.request.app.state.tasklane.target
+
+    @property
+    def reads(self) -> TtlCache:
+        """The app's short-lived cache of reads (the REST API's own: `api.cache_seconds`, stale
+        while revalidating `api.cache_stale_seconds`), cleared by every change."""
+        return self.request.app.state.tasklane.cache
+
+    async def cached(self, key: Any, load: Callable[[], Awaitable[T]]) -> T:
+        """`load()`'s value, reused for identical reads within the cache's lifetime."""
+        return await self.reads.get(("console", *key), load)
 
     def may(self, role: Role) -> bool:
         return self.user is not None and self.user.caller.has(role)
@@ -275,13 +288,18 @@ def check_csrf(current: Page, form: dict[str, str]) -> None:
 def changing(role: Role):
     """A dependency of every POST that changes something: the CSRF token, then a user of `role`."""
 
-    async def dependency(current: PageDep) -> Page:
+    async def dependency(current: PageDep) -> AsyncIterator[Page]:
         check_csrf(current, await read_form(current.request))
         if current.user is None:
             raise SignInRequired(PREFIX + "/tasks")
         if not current.may(role):
             raise ConsoleError(403, "error.role", role=current.user.role, needed=role)
-        return current
+        try:
+            yield current
+        finally:
+            # After the change (before its answer leaves): the next page reads what it changed,
+            # never a cached read from before it (as every write through the REST API does).
+            current.reads.clear()
 
     return dependency
 

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from deployments.apply import read_task_deployments
 from integrations.report import STATE_COLORS, STATE_ORDER, Stats, day_window
 from tasklane.console.pages import PREFIX, Client, ConsoleError, Page, SignedIn
-from tasklane.history.stats import task_stats
+from tasklane.history.stats import created_of, task_stats
 from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import tag_value
 
@@ -125,13 +125,25 @@ async def stats_page(
 ) -> Response:
     since, until = stats_window(days, start.strip(), end.strip())
     target = current.target
-    deployments = await read_task_deployments(client, target, include_trashed=True)
+    # Both reads briefly cached, as the REST API's are (`Page.cached`): every change clears them.
+    deployments = await current.cached(
+        ("deployments-with-trash", target.project),
+        lambda: read_task_deployments(client, target, include_trashed=True),
+    )
     groups_of = {name: tag_value(d.tags, "group") or "default" for name, d in deployments.items()}
     grants = current.user.caller.groups if current.user else ()
     groups = sorted(g for g in {*groups_of.values(), *grants} if current.can_see(g))
     chosen = _group_choice(current, group, groups)
-    stats = await task_stats(
-        client, since, until, group=chosen or None, tags=(TASKLANE_TAG, target.project_tag)
+    stats = await current.cached(
+        ("stats", target.project, days, start.strip(), end.strip(), chosen),
+        lambda: task_stats(
+            client,
+            since,
+            until,
+            group=chosen or None,
+            tags=(TASKLANE_TAG, target.project_tag),
+            created=created_of(deployments.values()),
+        ),
     )
     data = chart_data(stats, groups_of)
     t = current.t

@@ -14,6 +14,7 @@ event per task, as the CLI's batch commands record (`pages.act_on_task`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -41,7 +42,7 @@ from tasklane.console.pages import (
     changing,
     redirect,
 )
-from tasklane.history.stats import task_stats
+from tasklane.history.stats import created_of, task_stats
 from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import TaskRow, tag_value, task_rows
 from tasklane.tasks.manage import export_tasks
@@ -121,8 +122,16 @@ async def _listed(
     """The rows of `deployments` (by name), their homes, and their 7-day figures: the rows' three
     reads and one `task_stats` read, side by side."""
     ordered = sorted(deployments, key=lambda d: d.name)
+    since, _ = day_window(RATE_DAYS)
     rows, stats = await asyncio.gather(
-        task_rows(client, ordered, current.target.timezone), week_stats(client, current, **scope)
+        current.cached(
+            ("rows", tuple((d.id, d.updated) for d in ordered)),
+            lambda: task_rows(client, ordered, current.target.timezone),
+        ),
+        current.cached(
+            ("week-stats", current.target.project, since, tuple(sorted(scope.items()))),
+            lambda: week_stats(client, current, created=created_of(ordered), **scope),
+        ),
     )
     homes = {d.name: home_of(d.tags) for d in ordered}
     return rows, homes, stats.per_task, stats
@@ -135,8 +144,16 @@ async def row_context(current: Page, client: PrefectClient, deployment: Deployme
     return {"row": rows[0], "homes": homes, "rates": rates, "home_label": label}
 
 
-async def _visible_deployments(current: Page, client: PrefectClient) -> dict[str, DeploymentResponse]:
-    found = await read_task_deployments(client, current.target)
+async def _visible_deployments(
+    current: Page, client: PrefectClient, *, fresh: bool = False
+) -> dict[str, DeploymentResponse]:
+    """The project's tasks the user may see: for a page, briefly cached (as the REST API's task
+    list is); `fresh` for a change, which acts on what the server holds now."""
+
+    def load() -> Awaitable[dict[str, DeploymentResponse]]:
+        return read_task_deployments(client, current.target)
+
+    found = await (load() if fresh else current.cached(("deployments", current.target.project), load))
     return {name: d for name, d in found.items() if current.can_see(tag_value(d.tags, "group"))}
 
 
@@ -276,7 +293,7 @@ async def batch(client: Client, current: Annotated[Page, Depends(changing("viewe
         raise ConsoleError(400, "tasks_page.error.action", action=action)
     if not current.may(BATCH_ROLES[action]):
         raise ConsoleError(403, "error.role", role=current.user.role, needed=BATCH_ROLES[action])
-    visible = await _visible_deployments(current, client)
+    visible = await _visible_deployments(current, client, fresh=True)
     for name in names:
         if name not in visible:
             raise ConsoleError(404, "error.no_task", name=name)
@@ -313,5 +330,3 @@ async def _export(current: Page, client: PrefectClient, names: list[str]) -> Res
     response = Response(text, media_type="application/yaml", headers=headers)
     current.keep(response)
     return response
-
-

@@ -67,6 +67,8 @@ logger = logging.getLogger(__name__)
 LEDGER_DIR = "ledger"
 SCHEMA_VERSION = "2"
 REFRESH_MARGIN = timedelta(seconds=10)
+# A refresh started this recently is shared by a new caller instead of starting another.
+JOIN_SECONDS = 0.1
 RECONCILE_EVERY_SECONDS = 60.0
 # Prefect's history answers at most 500 intervals: a day each.
 RECONCILE_DAYS = 400
@@ -142,10 +144,13 @@ class RunLedger:
         self._guard = threading.Lock()
         # One refresh or reconcile at a time in this process; a lock per event loop, since the
         # CLI runs each command in a loop of its own.
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._locks: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = {}
         self.refreshed_at = 0.0  # time.monotonic() of this process's last refresh
+        # Per event loop: (when it started, the task) of the refresh under way.
+        self.refreshing: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[float, asyncio.Task[int]]
+        ] = weakref.WeakKeyDictionary()
+        self.kept = False  # `keep_current` reconciles it in the background in this process
         self.reconciled_at = 0.0
         # WAL: readers in other processes (the CLI beside the console) never wait for a writer.
         self._connection.execute("PRAGMA journal_mode=WAL")
@@ -158,12 +163,21 @@ class RunLedger:
                 db.execute("DELETE FROM meta")
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
+    def _loop_lock(self, kind: str) -> asyncio.Lock:
+        key = (asyncio.get_running_loop(), kind)
+        if key not in self._locks:
+            self._locks[key] = asyncio.Lock()
+        return self._locks[key]
+
     @property
     def lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if loop not in self._locks:
-            self._locks[loop] = asyncio.Lock()
-        return self._locks[loop]
+        """Held while the ledger is built from nothing."""
+        return self._loop_lock("build")
+
+    @property
+    def reconciling(self) -> asyncio.Lock:
+        """Held while a reconcile runs (one at a time)."""
+        return self._loop_lock("reconcile")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -202,7 +216,12 @@ class RunLedger:
         with self._transaction() as db:
             db.executemany(f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             if watermark is not None:
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (watermark.isoformat(),))
+                held = db.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
+                # Refreshes in other processes may end in any order: the watermark only moves on.
+                if held is None or datetime.fromisoformat(held[0]) < watermark:
+                    db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (watermark.isoformat(),)
+                    )
 
     def replace_expected(self, start: datetime, end: datetime, rows: list[Row]) -> None:
         """The runs expected to start in [start, end) are exactly `rows`."""
@@ -307,9 +326,15 @@ async def _ended_since(
 
 
 async def refresh(client: PrefectClient, ledger: RunLedger) -> int:
-    """Add the runs that ended since the watermark (a rebuild if there is none); how many were read."""
-    async with ledger.lock:
-        return await _refresh(client, ledger)
+    """Add the runs that ended since the watermark; how many were read. Callers within
+    JOIN_SECONDS of a refresh under way share it (a page's reads run side by side)."""
+    loop = asyncio.get_running_loop()
+    under_way = ledger.refreshing.get(loop)
+    if under_way is not None and not under_way[1].done() and time.monotonic() - under_way[0] <= JOIN_SECONDS:
+        return await asyncio.shield(under_way[1])
+    task = loop.create_task(_refresh(client, ledger))
+    ledger.refreshing[loop] = (time.monotonic(), task)
+    return await asyncio.shield(task)
 
 
 async def _refresh(client: PrefectClient, ledger: RunLedger) -> int:
@@ -325,10 +350,8 @@ async def _refresh(client: PrefectClient, ledger: RunLedger) -> int:
 async def rebuild(client: PrefectClient, ledger: RunLedger) -> int:
     """Forget every row and read every ended run again; how many runs the ledger holds."""
     async with ledger.lock:
-        await asyncio.to_thread(ledger.clear)
-        count = await _refresh(client, ledger)
-        ledger.reconciled_at = time.monotonic()  # it holds what the server holds: nothing to reconcile
-        return count
+        # It then holds what the server holds: nothing to reconcile.
+        return await rebuild_unlocked(client, ledger)
 
 
 @dataclass
@@ -346,9 +369,9 @@ def _day_start(now: datetime, days: int) -> datetime:
 
 async def reconcile(client: PrefectClient, ledger: RunLedger, days: int = RECONCILE_DAYS) -> Reconciled:
     """Compare each day's ended runs by state with the server's own counts; read again the days
-    that differ (by expected start, today included)."""
-    async with ledger.lock:
-        await _refresh(client, ledger)  # what ended meanwhile is not a difference
+    that differ (by expected start, today included). Reads and refreshes go on meanwhile."""
+    async with ledger.reconciling:
+        await refresh(client, ledger)  # what ended meanwhile is not a difference
         return await _reconcile(client, ledger, days)
 
 
@@ -390,35 +413,51 @@ async def current_ledger(
     client: PrefectClient, *, reconciled: bool = True, built: bool = False
 ) -> RunLedger | None:
     """The ledger of the client's server: built if empty, refreshed, and reconciled if that is
-    due (once per RECONCILE_EVERY_SECONDS in this process). `built`: None rather than build an
-    empty one (a read that has a cheaper way than a build of the whole history)."""
+    due (once per RECONCILE_EVERY_SECONDS in this process, unless `keep_current` does it in the
+    background here). `built`: None rather than build an empty one (for a read that has a
+    cheaper way than a build of the whole history)."""
     ledger = ledger_for(client)
-    if built and ledger.watermark is None:
-        return None
-    async with ledger.lock:
-        if ledger.watermark is None:
-            await asyncio.to_thread(ledger.clear)
-        await _refresh(client, ledger)
-        if reconciled and time.monotonic() - ledger.reconciled_at >= RECONCILE_EVERY_SECONDS:
-            await _reconcile(client, ledger, RECONCILE_DAYS)
+    if ledger.watermark is None:
+        if built:
+            return None
+        async with ledger.lock:
+            if ledger.watermark is None:  # not built by another caller meanwhile
+                await rebuild_unlocked(client, ledger)
+    await refresh(client, ledger)
+    due = time.monotonic() - ledger.reconciled_at >= RECONCILE_EVERY_SECONDS
+    if reconciled and due and not ledger.kept and not ledger.reconciling.locked():
+        await reconcile(client, ledger)
     return ledger
+
+
+async def rebuild_unlocked(client: PrefectClient, ledger: RunLedger) -> int:
+    await asyncio.to_thread(ledger.clear)
+    count = await _refresh(client, ledger)
+    ledger.reconciled_at = time.monotonic()
+    return count
 
 
 async def keep_current(client: PrefectClient, every: float = RECONCILE_EVERY_SECONDS) -> None:
     """Keep the ledger built, refreshed and reconciled in the background (the console's process
-    runs this), so that no page waits for a build. A server that does not answer is tried again
-    on the next round: the ledger only lags meanwhile, and every read refreshes it anyway."""
-    while True:
-        try:
-            await current_ledger(client)
-        except (httpx.HTTPError, PrefectHTTPStatusError, sqlite3.Error) as error:
-            logger.warning(
-                "run ledger %s: could not bring it up to date (%s); again in %g s",
-                ledger_for(client).path,
-                error,
-                every,
-            )
-        await asyncio.sleep(every)
+    runs this), so that no page waits for a build or a reconcile. A server that does not answer
+    is tried again on the next round: the ledger only lags meanwhile (every read refreshes it)."""
+    ledger = ledger_for(client)
+    ledger.kept = True
+    try:
+        while True:
+            try:
+                await current_ledger(client, reconciled=False)
+                await reconcile(client, ledger)
+            except (httpx.HTTPError, PrefectHTTPStatusError, sqlite3.Error) as error:
+                logger.warning(
+                    "run ledger %s: could not bring it up to date (%s); again in %g s",
+                    ledger.path,
+                    error,
+                    every,
+                )
+            await asyncio.sleep(every)
+    finally:
+        ledger.kept = False
 
 
 # --- statistics ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
@@ -27,8 +28,12 @@ async def task_stats(
     task: str | None = None,
     group: str | None = None,
     tags: Iterable[str] = (TASKLANE_TAG,),
+    created: dict[str, datetime] | None = None,
 ) -> Stats:
     """Statistics of the runs that ended in [since, until) (until: now), per task, group and overall.
+
+    `created`: when the deployment of each task name was made, where the caller has read them
+    already (the others are read here).
 
     Tasklane's runs (its tag, a project's, a group's) are counted from the run ledger
     (`tasklane.history.ledger`, kept current from the server); runs selected by other tags are
@@ -54,26 +59,33 @@ async def task_stats(
         )
         stats = compute_stats(found, since, until)
         first_seen, groups = lifetimes(found)
-    created = await created_times(client, list(stats.per_task))
-    return rates_over_lifetime(stats, first_seen, groups, created)
+    known = dict(created or {})
+    known.update(await created_times(client, [name for name in stats.per_task if name not in known]))
+    return rates_over_lifetime(stats, first_seen, groups, known)
 
 
 async def created_times(client: PrefectClient, names: list[str]) -> dict[str, datetime]:
     """When the deployment of each task name was created (the earliest, where projects share a
     name); a name without a deployment (deleted for good) is left out."""
-    created: dict[str, datetime] = {}
+    found = []
     for start in range(0, len(names), 100):
         chunk = names[start : start + 100]
-        found = await client.read_deployments(
+        found += await client.read_deployments(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=chunk)), limit=200
         )
-        for deployment in found:
-            if deployment.created is None:
-                continue
-            # A plain datetime: Prefect hands out pendulum's on Python < 3.13, which mix badly.
-            made = datetime.fromtimestamp(deployment.created.timestamp(), UTC)
-            seen = created.get(deployment.name)
-            created[deployment.name] = made if seen is None else min(seen, made)
+    return created_of(found)
+
+
+def created_of(deployments: Iterable[Any]) -> dict[str, datetime]:
+    """name -> when its deployment was created (the earliest of a name), for `task_stats(created=)`."""
+    created: dict[str, datetime] = {}
+    for deployment in deployments:
+        if deployment.created is None:
+            continue
+        # A plain datetime: Prefect hands out pendulum's on Python < 3.13, which mix badly.
+        made = datetime.fromtimestamp(deployment.created.timestamp(), UTC)
+        seen = created.get(deployment.name)
+        created[deployment.name] = made if seen is None else min(seen, made)
     return created
 
 

@@ -284,7 +284,10 @@ async def task_rows(
             settled=later_than_planned,
         ),
     )
-    return [_row(d, last.get(d.id), flying.get(d.id), upcoming.get(d.id), timezone) for d in deployments]
+    return [
+        _row(d, last.get(d.id), flying.get(d.id), upcoming.get(d.id), timezone, planned.get(d.id, []))
+        for d in deployments
+    ]
 
 
 async def _last_outcomes(client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowRun | LastOutcome | None]:
@@ -303,6 +306,7 @@ def _row(
     flying: FlowRun | None,
     upcoming: FlowRun | None,
     default_timezone: str | None,
+    planned: list[datetime],
 ) -> TaskRow:
     zone = ZoneInfo(schedule_timezone(deployment, default_timezone))
 
@@ -312,8 +316,8 @@ def _row(
     next_run: datetime | None = None
     if upcoming is not None and not deployment.paused:
         next_run = upcoming.expected_start_time
-    # The server creates scheduled runs a little ahead; the schedules say it at once.
-    planned = next_runs(deployment, 1)
+    # The server creates scheduled runs a little ahead; the schedules (`planned`: their next run,
+    # `next_runs`) say it at once.
     if planned and (next_run is None or planned[0] < next_run):
         next_run = planned[0]
     since: datetime | None = None
