@@ -40,7 +40,7 @@ from integrations.jira_excel import write_issue_tree_xlsx
 from tasklane.stack.peers._server import free_port
 from tasklane.stack.processes import stop_process_tree
 
-USER, TOKEN = "bench", "bench-token"
+USER, TOKEN = "bench@example.com", "bench-token"  # Cloud accounts are e-mail addresses
 PROJECT = "BIG"
 TARGET_SECONDS = 30.0
 TARGET_RATIO = 1.5

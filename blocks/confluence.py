@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from blocks.http_auth import AtlassianCredentials
 
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 class ConfluenceCredentials(AtlassianCredentials):
     """How Tasklane signs in to a Confluence: the base URL, a user and a token.
 
-    Cloud: `url` ends in `/wiki`, `username` is the account e-mail and `token` an API token.
+    Cloud: `url` ends in `/wiki`, `username` is the account e-mail and `token` an API token (Cloud
+    takes basic auth only, so a Cloud block without a username is refused).
     Server / Data Center: a user name and password, or only `token` as a personal access token.
 
     Attributes:
@@ -52,6 +53,17 @@ class ConfluenceCredentials(AtlassianCredentials):
         description="Base URL, e.g. https://confluence.example.com or https://example.atlassian.net/wiki.",
     )
     cloud: bool = Field(False, description="Confluence Cloud rather than Server / Data Center.")
+
+    @model_validator(mode="after")
+    def _cloud_signs_in_with_the_account_email(self) -> Self:
+        # Without a username the token is sent as a Bearer personal access token, which only
+        # Server / Data Center accepts: Cloud would refuse every request with 401.
+        if self.cloud and not self.username:
+            raise ValueError(
+                "Confluence Cloud signs in with the account e-mail as username and an API token; "
+                "a token without a username is a personal access token (Server / Data Center only)"
+            )
+        return self
 
     def get_client(self) -> Confluence:
         """An atlassian-python-api `Confluence` client with bounded retries of 429/5xx."""

@@ -139,7 +139,7 @@ def attach_charts(pages: Any, page_id: str, charts: list[Path]) -> list[str]:
     attached = []
     for chart in charts:
         try:
-            pages.client.attach_file(str(chart), name=chart.name, content_type="image/png", page_id=page_id)
+            pages.attach_file(page_id, chart, content_type="image/png")
             attached.append(chart.name)
         except Exception as exc:  # noqa: BLE001 - charts are a nicety; the rows are what matters
             logger.warning("could not attach %s to Confluence page %s: %s", chart.name, page_id, exc)

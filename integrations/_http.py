@@ -245,6 +245,8 @@ def response_detail(response: requests.Response) -> str:
     errors = body.get("errors")
     if isinstance(errors, dict):
         messages.extend(f"{key}: {value}" for key, value in errors.items())
+    elif isinstance(errors, list):  # Confluence Cloud REST v2: [{"status", "code", "title", "detail"}]
+        messages.extend(str(e.get("title") or e.get("code")) for e in errors if isinstance(e, dict))
     if not messages:
         messages = [str(body[key]) for key in ("message", "reason", "id") if body.get(key)][:1]
     return excerpt("; ".join(messages) or repr(body))

@@ -6,7 +6,8 @@ cells). Writing rows back splices the changed markup into the original storage s
 outside the cells and rows that changed stays exactly as Confluence returned it (macros, layouts,
 other tables, whitespace, entities). Concurrent edits (409) are re-read and re-applied.
 
-- `pages`: `make_confluence_client` (bounded retries of 429/5xx), `ConfluencePages` (HTTP, 409s);
+- `pages`: `make_confluence_client` (bounded retries of 429/5xx), `ConfluencePages` (HTTP: Server/DC
+  REST v1, Cloud REST v2; 409s re-applied; attachments);
 - `tables`: `TableLocator`, `read_table`, `upsert_table`, `append_table` (pure, over a body);
 - `storage`: the storage-format scanner and the splicing under them.
 

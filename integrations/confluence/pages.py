@@ -20,19 +20,30 @@ What the library does about faults, and what is added here:
 - 409 is handled by `ConfluencePages` (re-read, re-apply, retry); 401/403 raise
   `AuthenticationError` at once, naming the URL and the caller's ``source`` label.
 
-Writes go through the REST v1 content resource (``rest/api/content/{id}``) with the client's own
-``get``/``put`` rather than ``Confluence.update_page``: ``update_page`` looks the version up again
-just before writing, which would silently overwrite a concurrent edit (a lost update), and issues
-two extra reads to compare bodies.
+Which API: Server/Data Center pages are the REST v1 content resource (``rest/api/content/{id}``);
+Cloud pages are REST v2 (``wiki/api/v2/pages/{id}``), because Atlassian removed Cloud's v1 content
+read and update (CHANGE-864; they answer 410). Both are sent with the client's own ``get``/``put``
+rather than ``Confluence.update_page``: ``update_page`` looks the version up again just before
+writing, which would silently overwrite a concurrent edit (a lost update), and issues two extra
+reads to compare bodies.
+
+Attachments (`ConfluencePages.attach_file`) are REST v1 on both editions: Cloud's "create or
+update" ``PUT .../child/attachment``; on Server/DC the file name is looked up and either created
+(``POST .../child/attachment``) or given a new version (``POST .../child/attachment/{id}/data``).
+The library's own ``attach_file`` is not used: on Server it re-uploads an existing file as a
+multipart ``PUT rest/api/content/{attachmentId}``, which the content resource refuses (415), and
+Cloud's client has no ``attach_file`` at all.
 """
 
 from __future__ import annotations
 
 import math
+import mimetypes
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Unpack
 
 import requests
@@ -173,24 +184,45 @@ class ConfluencePages:
         self.source = source
         self.max_conflict_retries = max_conflict_retries
         self.conflict_backoff = conflict_backoff
-        base = client.url.rstrip("/")
-        # Cloud serves the REST v1 content resource below /wiki; Server at the context root.
-        self._api = (
-            "wiki/rest/api" if getattr(client, "cloud", False) and not base.endswith("/wiki") else "rest/api"
-        )
+        self.cloud = bool(getattr(client, "cloud", False))
+        # Cloud serves its APIs below /wiki (the block's URL may already end there); Server at the
+        # context root.
+        wiki = "wiki/" if self.cloud and not client.url.rstrip("/").endswith("/wiki") else ""
+        self._api = f"{wiki}rest/api"  # REST v1: Server pages, attachments on both editions
+        self._pages_v2 = f"{wiki}api/v2/pages"  # Cloud pages
 
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _url(self, path: str) -> str:
         return f"{self.client.url.rstrip('/')}/{path}"
 
-    def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None, data: Any = None) -> Any:
+    def _page_path(self, page_id: str) -> str:
+        return f"{self._pages_v2}/{page_id}" if self.cloud else f"{self._api}/content/{page_id}"
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        data: Any = None,
+        files: dict[str, Any] | None = None,
+    ) -> Any:
         url = self._url(path)
+        # Multipart uploads: no JSON Content-Type (requests sets the boundary); the XSRF check of
+        # Confluence blocks a multipart request without this header.
+        headers = {"X-Atlassian-Token": "no-check", "Accept": "application/json"} if files else None
 
         def send() -> requests.Response:
             if method == "GET":
                 return self.client.get(path, params=params, advanced_mode=True)
-            return self.client.put(path, data=data, params=params, advanced_mode=True)
+            if method == "POST":
+                return self.client.post(
+                    path, data=data, params=params, files=files, headers=headers, advanced_mode=True
+                )
+            return self.client.put(
+                path, data=data, params=params, files=files, headers=headers, advanced_mode=True
+            )
 
         response = _http.checked_request(send, service=SERVICE, source=self.source, method=method, url=url)
         try:
@@ -221,7 +253,8 @@ class ConfluencePages:
             (7, '<h2>Results</h2><ta')
         """
         page_id = str(page_id)
-        data = self._send("GET", f"{self._api}/content/{page_id}", params={"expand": "body.storage,version"})
+        params = {"body-format": "storage"} if self.cloud else {"expand": "body.storage,version"}
+        data = self._send("GET", self._page_path(page_id), params=params)
         try:
             return Page(
                 page_id=str(data.get("id", page_id)),
@@ -231,7 +264,7 @@ class ConfluencePages:
                 content_type=data.get("type", "page"),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            url = self._url(f"{self._api}/content/{page_id}")
+            url = self._url(self._page_path(page_id))
             raise _http.unexpected_response(
                 service=SERVICE,
                 source=self.source,
@@ -361,7 +394,7 @@ class ConfluencePages:
             return WriteResult(
                 page_id, page.version + 1, True, edit.updated, edit.appended, edit.unchanged, conflicts
             )
-        url = self._url(f"{self._api}/content/{page_id}")
+        url = self._url(self._page_path(page_id))
         raise ConflictError(
             f"{_http.label(SERVICE, self.source)}: PUT {url} still answered 409 after {conflicts} attempts: "
             f"the page keeps changing under us; nothing was written",
@@ -371,14 +404,73 @@ class ConfluencePages:
         )
 
     def _put(self, page: Page, body: str, *, version_comment: str | None, minor_edit: bool) -> None:
-        version: dict[str, Any] = {"number": page.version + 1, "minorEdit": minor_edit}
+        version: dict[str, Any] = {"number": page.version + 1}
         if version_comment:
             version["message"] = version_comment
-        data = {
-            "id": page.page_id,
-            "type": page.content_type,
-            "title": page.title,
-            "version": version,
-            "body": {"storage": {"value": body, "representation": "storage"}},
-        }
-        self._send("PUT", f"{self._api}/content/{page.page_id}", data=data)
+        data: dict[str, Any]
+        if self.cloud:  # REST v2: no type, no minorEdit; status says which version is written
+            data = {
+                "id": page.page_id,
+                "status": "current",
+                "title": page.title,
+                "version": version,
+                "body": {"representation": "storage", "value": body},
+            }
+        else:
+            data = {
+                "id": page.page_id,
+                "type": page.content_type,
+                "title": page.title,
+                "version": {**version, "minorEdit": minor_edit},
+                "body": {"storage": {"value": body, "representation": "storage"}},
+            }
+        self._send("PUT", self._page_path(page.page_id), data=data)
+
+    # -- attachments --------------------------------------------------------------------------
+
+    def attach_file(
+        self,
+        page_id: str | int,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """Attach a file to a page; an attachment of the same name gets a new version instead.
+
+        Args:
+            page_id: the page.
+            path: the file to upload.
+            name: the attachment's file name; the file's own name when None.
+            content_type: its media type; guessed from the name when None.
+            comment: the attachment's comment.
+
+        Returns:
+            The attachment as the server answered it (``id``, ``title``, ``version.number``...).
+
+        Raises:
+            AuthenticationError: 401/403 (also: attachments disabled). NotFoundError: no such
+            page, or the file is larger than the server's maximum attachment size.
+            BadRequestError, ServiceUnavailableError, ServiceUnreachableError: as `read_page`.
+
+        Examples:
+            >>> pages.attach_file("123456", "charts/runs-per-day.png")  # doctest: +SKIP
+            {'id': 'att98765', 'title': 'runs-per-day.png', 'version': {'number': 2, ...}, ...}
+        """
+        page_id = str(page_id)
+        path = Path(path)
+        name = name or path.name
+        content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        fields = {"minorEdit": "true", **({"comment": comment} if comment else {})}
+        files = {"file": (name, path.read_bytes(), content_type)}
+        attachments = f"{self._api}/content/{page_id}/child/attachment"
+        if self.cloud:
+            # Create or update by file name in one request.
+            answer = self._send("PUT", attachments, data=fields, files=files)
+            return answer["results"][0]
+        found = self._send("GET", attachments, params={"filename": name})
+        existing = [a for a in found.get("results", []) if a.get("title") == name]
+        if existing:
+            return self._send("POST", f"{attachments}/{existing[0]['id']}/data", data=fields, files=files)
+        return self._send("POST", attachments, data=fields, files=files)["results"][0]

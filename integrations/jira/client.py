@@ -11,6 +11,17 @@ backoff, Retry-After honoured (seconds or HTTP-date, capped), a few connection r
 retries (a slow answer may mean Jira is still working on the query), GET only. What still fails
 afterwards is raised as an `integrations.errors` class naming the Jira (its ``source`` label and
 URL), the request, and what Jira said; 401/403 are never retried.
+
+Refused credentials are not always a 401. Jira's login filter (Seraph) says on every answer how the
+login went (``X-Seraph-LoginReason``); Jira Cloud answers a request whose credentials it refused (a
+wrong or expired API token) as coming from an anonymous user wherever the operation may be used
+anonymously: a search then finds what anonymous users may see (often nothing, or "the project does
+not exist"). `make_jira_client` therefore treats any answer that says the login failed as an
+`AuthenticationError`, rather than exporting an empty tree. Server/DC locks an account out of the
+REST API behind a CAPTCHA after a few failed logins (403); the error then says how to lift it.
+
+Jira Cloud is called on REST API v3 throughout (search/jql, issue, myself, field): the current
+version, and the one whose description the tests check the traffic against.
 """
 
 from __future__ import annotations
@@ -25,9 +36,11 @@ from atlassian import Jira
 
 from integrations import _http
 from integrations._http import RetryPolicy
-from integrations.errors import RemoteServiceError, UnexpectedResponseError
+from integrations.errors import AuthenticationError, RemoteServiceError, UnexpectedResponseError
 
 SERVICE = "jira"
+# Seraph's X-Seraph-LoginReason values for credentials it did not accept (the others: OK, OUT).
+LOGIN_REFUSED = frozenset({"AUTHENTICATED_FAILED", "AUTHENTICATION_DENIED"})
 
 T = TypeVar("T")
 
@@ -64,7 +77,7 @@ def make_jira_client(
         The client; pass it to `fetch_issue_tree`.
 
     Raises:
-        ValueError: no username for Jira Cloud, or an empty secret or URL.
+        ValueError: no account e-mail for Jira Cloud, or an empty secret or URL.
 
     Examples:
         >>> client = make_jira_client(
@@ -81,11 +94,17 @@ def make_jira_client(
         raise ValueError(
             f"Jira Cloud at {url}: a username (the account e-mail) is required with an API token"
         )
+    if cloud and "@" not in (username or ""):
+        # Cloud's basic auth takes the e-mail only, and would answer anything else as an anonymous
+        # user: say so now rather than as refused credentials later.
+        raise ValueError(f"Jira Cloud at {url}: the username must be the account e-mail, got {username!r}")
     kwargs: dict[str, Any] = {
         "cloud": cloud,
         "timeout": max(1, math.ceil(timeout)),
         "verify_ssl": verify_tls,
     }
+    if cloud:
+        kwargs["api_version"] = "3"
     if username:
         kwargs.update(username=username, password=secret)
     else:
@@ -106,11 +125,25 @@ def make_jira_client(
         service=SERVICE,
         methods=_http.READS_ONLY,
     )
+    client.session.hooks["response"].append(_refuse_answers_to_refused_logins)
     return client
 
 
+class _RefusedLoginAnswer(requests.HTTPError):
+    """A 2xx answer Jira gave after refusing the credentials (as to an anonymous user)."""
+
+
+def _refuse_answers_to_refused_logins(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """A session hook: an answer below 400 whose login failed raises `_RefusedLoginAnswer` (see above)."""
+    reason = response.headers.get("X-Seraph-LoginReason", "")
+    if response.status_code < 400 and reason in LOGIN_REFUSED:
+        raise _RefusedLoginAnswer(
+            f"Jira refused the credentials ({reason}) and answered anonymously", response=response
+        )
+
+
 def check_connection(client: Jira, *, source: str = "") -> dict[str, Any]:
-    """Ask Jira who we are (``/rest/api/2/myself``): a cheap credentials check.
+    """Ask Jira who we are (``GET /rest/api/{2,3}/myself``): a cheap credentials check.
 
     Examples:
         >>> check_connection(client, source="jira-prod")["displayName"]  # doctest: +SKIP
@@ -119,7 +152,7 @@ def check_connection(client: Jira, *, source: str = "") -> dict[str, Any]:
     calls = JiraCalls(client, source)
     me = calls.call("reading the current user", client.myself)
     if not isinstance(me, dict):
-        raise calls.unexpected("GET /rest/api/2/myself", me)
+        raise calls.unexpected("GET myself", me)
     return me
 
 
@@ -184,6 +217,11 @@ class JiraCalls:
             return RemoteServiceError(
                 f"{self.where}: {doing} failed: {exc}", service=SERVICE, url=self.client.url
             )
+        username = self.client.username
+        credentials = f"user {username!r}" if username else "a personal access token"
+        login = response.headers.get("X-Seraph-LoginReason", "")
+        if login in LOGIN_REFUSED and response.status_code not in (401, 403):
+            return self._answered_anonymously(response, doing, credentials, login)
         hints = {
             410: "Jira Cloud retired /rest/api/*/search; set cloud=True for Jira Cloud",
         }
@@ -193,13 +231,44 @@ class JiraCalls:
                 "Jira Server/Data Center has neither REST API v3 nor search/jql: "
                 "is cloud=True right for this Jira?"
             )
-        username = self.client.username
+        denied = response.headers.get("X-Authentication-Denied-Reason", "")
+        if denied.startswith("CAPTCHA_CHALLENGE"):
+            login_url = denied.partition("login-url=")[2].strip() or f"{self.client.url}/login.jsp"
+            hints[403] = (
+                f"after failed logins Jira asks {credentials} for a CAPTCHA, which the REST API cannot "
+                f"answer: sign in once in a browser at {login_url}, then run again"
+            )
         return _http.error_for_response(
             response,
             service=SERVICE,
             source=self.source,
             doing=doing,
-            credentials=f"user {username!r}" if username else "a personal access token",
+            credentials=credentials,
             hints=hints,
             error_url=self.client.url,
+        )
+
+    def _answered_anonymously(
+        self, response: requests.Response, doing: str, credentials: str, login: str
+    ) -> AuthenticationError:
+        """The error for an answer Jira gave as to an anonymous user, its login having failed."""
+        request = response.request
+        method = (request.method if request is not None else None) or "GET"
+        url = _http.without_query(response.url or self.client.url)
+        check = f"; check the token in {self.source!r}" if self.source else ""
+        expiry = " (Jira Cloud API tokens expire)" if self.client.cloud else ""
+        # What an anonymous user was told (e.g. "the project does not exist") misleads: quoted
+        # only as what Jira said, after the cause.
+        said = (
+            f" {_http.service_name(SERVICE)} said: {_http.response_detail(response)}"
+            if response.status_code >= 400
+            else ""
+        )
+        return AuthenticationError(
+            f"{_http.label(SERVICE, self.source)}: {method} {url} answered {response.status_code} while "
+            f"{doing}, but as to an anonymous user: Jira refused the credentials of {credentials} "
+            f"(X-Seraph-LoginReason: {login}){expiry}{check}.{said}",
+            service=SERVICE,
+            url=self.client.url,
+            status=response.status_code,
         )

@@ -18,8 +18,9 @@ queries add ``AND project != "KEY"`` and only look outside it: 58 requests inste
 Which endpoint is used, checked against atlassian-python-api 5.0 (``atlassian/jira/jira_server.py``):
 
 - Cloud: ``Jira.enhanced_jql`` → ``GET /rest/api/3/search/jql`` with ``nextPageToken`` / ``isLast``
-  (4.x calls the v2 twin ``/rest/api/2/search/jql``, which Cloud serves too; the old
-  ``/rest/api/{2,3}/search`` answers 410 Gone on Cloud).
+  (the client is made for API v3 on Cloud, so 4.x calls the same path; the old
+  ``/rest/api/{2,3}/search`` answers 410 Gone on Cloud). A query without a search restriction
+  (only an ``ORDER BY``) is refused there with a 400.
 - Server / Data Center: ``Jira.jql`` → ``GET /rest/api/2/search`` with ``startAt`` / ``maxResults`` /
   ``total``. ``approximate_issue_count`` is Cloud only and not needed: we page to the end anyway.
 """
@@ -85,7 +86,8 @@ def fetch_issue_tree(
 
     Raises:
         ValueError: not exactly one entry point, or a malformed key.
-        AuthenticationError: 401/403, at once.
+        AuthenticationError: 401/403, or any answer whose login failed (Jira Cloud answers a
+            refused API token as to an anonymous user), at once.
         NotFoundError: 404 (the root ticket does not exist or is not visible).
         BadRequestError: 400 (Jira rejected the JQL).
         RateLimitedError: 429 still returned after honouring Retry-After.

@@ -46,6 +46,12 @@ def test_clients_unwrap_the_secret() -> None:
     assert mm.driver.options["token"] == SECRET and mm.url == "https://mm.example.com:443/api/v4"
 
 
+def test_confluence_cloud_needs_the_account_email() -> None:
+    with pytest.raises(ValidationError, match="Confluence Cloud signs in with the account e-mail"):
+        ConfluenceCredentials(url="https://example.atlassian.net/wiki", token=SECRET, cloud=True)
+    assert ConfluenceCredentials(url="https://wiki.example.com", token=SECRET).username is None  # a PAT
+
+
 def test_pat_without_username_is_a_bearer_token() -> None:
     client = JiraCredentials(url="https://jira.example.com", token=SECRET).get_client()
     assert client.session.headers["Authorization"] == f"Bearer {SECRET}"

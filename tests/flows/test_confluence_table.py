@@ -41,6 +41,7 @@ def fake(served: tuple[FakeConfluence, str]) -> FakeConfluence:
         fake.requests.clear()
         fake.statuses.clear()
         fake._faults.clear()
+        fake.read_only_users.clear()
     return fake
 
 
@@ -115,6 +116,19 @@ def test_refused_credentials_fail_at_once(fake: FakeConfluence) -> None:
     assert fake.count(status=401) == 1
     assert task_runs_of(state.state_details.flow_run_id)[0].run_count == 1
     assert fake.version(SANDBOX_PAGE_ID) == 1
+
+
+def test_a_bot_that_may_not_edit_the_page_fails_at_once(fake: FakeConfluence) -> None:
+    # Server/DC answers 403 to a user who may view the page but not edit it: no retry, nothing
+    # written, and the message says the credentials lack permission and which block has them.
+    fake.deny_edit("bot")
+    state = confluence_table_flow(
+        job=job(), policy=RunPolicy(retries=2, retry_delays=[5, 5]), return_state=True
+    )
+    assert state.is_failed() and "403" in state.message
+    assert "lack permission" in state.message and BLOCK in state.message
+    assert task_runs_of(state.state_details.flow_run_id)[0].run_count == 1
+    assert fake.count(method="PUT", status=403) == 1 and fake.version(SANDBOX_PAGE_ID) == 1
 
 
 def test_missing_table_and_unknown_column_fail_at_once(fake: FakeConfluence) -> None:

@@ -21,6 +21,7 @@ from tests.flows.conftest import artifacts_of, server_logs, task_runs_of
 SECRET = "jira-s3cret-4d1b9e"
 BLOCK = "tl-test-jira"
 BAD_BLOCK = "tl-test-jira-bad"
+CLOUD_BLOCK = "tl-test-jira-cloud"
 # Everything below DEMO-1 with "blocks" and "relates to" links followed (see demo_issues).
 DEMO_1_CHILDREN = {"DEMO-2", "DEMO-3", "DEMO-4", "DEMO-5", "DEMO-6", "DEMO-7", "OPS-1"}
 
@@ -108,6 +109,26 @@ def test_refused_credentials_fail_at_once_without_retries(jira: FakeJira, tmp_pa
     assert task_run.run_count == 1
     assert not (tmp_path / "x.xlsx").exists()
     assert SECRET not in "\n".join(server_logs(state.state_details.flow_run_id))
+
+
+def test_a_refused_cloud_token_fails_at_once_instead_of_exporting_nothing(tmp_path: Path) -> None:
+    # Jira Cloud answers a refused (e.g. expired) API token as to an anonymous user, who may run
+    # this query and finds nothing: the export must fail saying so, not write an empty workbook.
+    app = make_fake_jira(cloud=True, users={"bot@example.com": SECRET}, issues=demo_issues(cloud=True))
+    with serve(app) as url:
+        JiraCredentials(url=url, username="bot@example.com", token="expired-token", cloud=True).save(
+            CLOUD_BLOCK, overwrite=True
+        )
+        state = jira_export_flow(
+            job=JiraExportJob(block=CLOUD_BLOCK, jql="issuetype = Epic", output=str(tmp_path / "c.xlsx")),
+            policy=RunPolicy(retries=2, retry_delays=[5, 5]),
+            return_state=True,
+        )
+    assert state.is_failed()
+    assert "anonymous user" in state.message and "bot@example.com" in state.message
+    assert not (tmp_path / "c.xlsx").exists()
+    (task_run,) = task_runs_of(state.state_details.flow_run_id)
+    assert task_run.run_count == 1
 
 
 def test_unknown_root_and_missing_block_fail_at_once(jira: FakeJira, tmp_path: Path) -> None:

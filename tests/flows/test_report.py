@@ -98,11 +98,17 @@ def test_each_report_publishes_exactly_the_runs_since_the_last(peers, tmp_path: 
     (post,) = bot_posts(mattermost, channels)[posts_before:]
     assert "3 runs" in post and "**Completed** 2" in post and "**Failed** 1" in post and first_runs[1] in post
 
+    # The charts are attached to the page; the next report gives them a new version, not a copy.
+    charts = {f"runs-per-day-{settings.name}.png", f"durations-{settings.name}.png"}
+    assert charts <= set(confluence.attachments(PAGE_ID))
+
     second_runs = make(tag, ["TimedOut", "Completed"])
     second = run(report_flow(settings=settings))
     assert [w["run_ids"] for w in second["windows"]] == [second_runs]
     assert [r["Run id"] for r in table(confluence, settings.table_heading)] == first_runs + second_runs
     assert "2 runs" in bot_posts(mattermost, channels)[-1]
+    attached = confluence.attachments(PAGE_ID)
+    assert all(attached[name].version == 2 for name in charts)
 
     third = run(report_flow(settings=settings))
     assert third["runs"] == 0 and len(table(confluence, settings.table_heading)) == 5

@@ -74,14 +74,26 @@ def base_url(fake: FakeConfluence) -> Iterator[str]:
         yield url
 
 
-def pages_for(url: str, *, token: str = "pat-good", username: str | None = None, **kwargs) -> ConfluencePages:
-    client = make_confluence_client(url, username, token, timeout=5, backoff_factor=0.01, max_backoff=0.05)
+def pages_for(
+    url: str, *, token: str = "pat-good", username: str | None = None, cloud: bool = False, **kwargs
+) -> ConfluencePages:
+    if cloud and username is None:  # Cloud takes basic auth only (account e-mail + API token)
+        username, token = "bot", "bot-password"
+    client = make_confluence_client(
+        url, username, token, cloud=cloud, timeout=5, backoff_factor=0.01, max_backoff=0.05
+    )
     return ConfluencePages(client, source="confluence/main", conflict_backoff=0.01, **kwargs)
 
 
 @pytest.fixture()
 def pages(base_url: str) -> ConfluencePages:
     return pages_for(base_url)
+
+
+@pytest.fixture(params=["server", "cloud"])
+def edition_pages(request: pytest.FixtureRequest, base_url: str) -> ConfluencePages:
+    """Pages of Server/DC (REST v1, personal access token) or Cloud (REST v2, basic auth)."""
+    return pages_for(base_url, cloud=request.param == "cloud")
 
 
 def assert_only_table_changed(old: str, new: str) -> None:
@@ -223,7 +235,12 @@ def test_table_without_tbody_and_short_rows() -> None:
     )
 
 
-def test_concurrent_edit_by_another_user_is_kept(pages: ConfluencePages, fake: FakeConfluence) -> None:
+def test_concurrent_edit_by_another_user_is_kept(
+    edition_pages: ConfluencePages, fake: FakeConfluence
+) -> None:
+    # Both editions answer 409 to a stale version.number: the page is read again, the rows
+    # applied to the new text, and the write retried; Alice's edit and our row both stay.
+    pages = edition_pages
     fake.edit_before_next_put(PAGE_ID, lambda body: body.replace("Updated by Tasklane.", "Edited by Alice."))
     result = pages.upsert_rows(PAGE_ID, "Results", [{"Task": "backup", "Status": "DONE"}], "Task")
     assert result.conflicts == 1 and result.version == 9
@@ -289,8 +306,9 @@ def test_5xx_is_retried_and_nothing_lost_or_doubled(pages: ConfluencePages, fake
     assert [r["Task"] for r in pages.read_rows(PAGE_ID, "Results")][2:] == ["a", "b"]
 
 
-def test_a_lost_answer_does_not_append_twice(pages: ConfluencePages, fake: FakeConfluence) -> None:
+def test_a_lost_answer_does_not_append_twice(edition_pages: ConfluencePages, fake: FakeConfluence) -> None:
     # The PUT is saved but answered 503; the resend meets our own version (409): we must notice.
+    pages = edition_pages
     fake.lose_next_put_answers(1)
     result = pages.append_rows(PAGE_ID, "Results", [{"Task": "once"}])
     assert result.changed and result.version == 8
@@ -316,11 +334,81 @@ def test_401_fails_at_once_naming_url_and_block(base_url: str, fake: FakeConflue
     assert fake.count() == 1  # never retried
 
 
-def test_basic_auth_and_cloud_prefix(base_url: str, fake: FakeConfluence) -> None:
-    client = make_confluence_client(base_url, "bot", "bot-password", cloud=True, timeout=5)
+@pytest.mark.parametrize("url_suffix", ["", "/wiki"])
+def test_cloud_pages_go_through_rest_v2(base_url: str, fake: FakeConfluence, url_suffix: str) -> None:
+    # Cloud removed v1 content read/update (410): pages are read and written with REST v2, with
+    # basic auth, whether the block's URL ends in /wiki or not.
+    client = make_confluence_client(base_url + url_suffix, "bot", "bot-password", cloud=True, timeout=5)
     pages = ConfluencePages(client, source="confluence/cloud")
     pages.append_rows(PAGE_ID, ["Task"], [{"Task": "from cloud"}])
-    assert fake.count(path="/wiki/rest/api/content/") == 2 and "from cloud" in fake.body(PAGE_ID)
+    assert fake.count(path=f"/wiki/api/v2/pages/{PAGE_ID}") == 2 and "from cloud" in fake.body(PAGE_ID)
+    assert fake.count(path="/rest/api/") == 0
+
+
+def test_cloud_refuses_a_bearer_token_at_once(base_url: str, fake: FakeConfluence) -> None:
+    # Cloud's site URL takes e-mail + API token as basic auth; a personal access token (Server/DC
+    # only) is answered 401, and that fails at once, naming the URL and the block.
+    client = make_confluence_client(base_url, None, "pat-good", cloud=True, timeout=5)
+    with pytest.raises(
+        AuthenticationError, match=rf"{base_url}/wiki/api/v2/pages/{PAGE_ID}.*'confluence/cloud'"
+    ):
+        ConfluencePages(client, source="confluence/cloud").read_page(PAGE_ID)
+    assert fake.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("cloud", "error", "status"),
+    [(False, AuthenticationError, 403), (True, NotFoundError, 404)],
+    ids=["server", "cloud"],
+)
+def test_a_user_who_may_not_edit_fails_at_once(
+    base_url: str, fake: FakeConfluence, cloud: bool, error: type[Exception], status: int
+) -> None:
+    # Server/DC answers 403 to a user who may view but not edit; Cloud's v2 answers 404 (it does
+    # not tell "hidden" from "read-only"). Either fails at once: nothing written, never retried.
+    fake.deny_edit("bot")
+    pages = pages_for(base_url, cloud=cloud)
+    with pytest.raises(error) as caught:
+        pages.append_rows(PAGE_ID, "Results", [{"Task": "never"}])
+    assert caught.value.status == status  # type: ignore[attr-defined]
+    assert fake.version(PAGE_ID) == 7 and fake.count(method="PUT") == 1
+
+
+# --- attachments -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cloud", [False, True], ids=["server", "cloud"])
+def test_attach_file_creates_then_versions_the_same_attachment(
+    base_url: str, fake: FakeConfluence, tmp_path, cloud: bool
+) -> None:
+    pages = pages_for(base_url, cloud=cloud)
+    chart = tmp_path / "runs-per-day.png"
+    chart.write_bytes(b"\x89PNG first")
+    first = pages.attach_file(PAGE_ID, chart)
+    chart.write_bytes(b"\x89PNG second")
+    second = pages.attach_file(PAGE_ID, chart)
+    assert first["id"] == second["id"] and second["version"]["number"] == 2
+    (stored,) = fake.attachments(PAGE_ID).values()
+    assert (stored.name, stored.media_type, stored.data) == (
+        "runs-per-day.png",
+        "image/png",
+        b"\x89PNG second",
+    )
+    if cloud:  # one "create or update" PUT each time
+        assert fake.count(method="PUT", path="/wiki/rest/api/content/") == 2
+    else:  # looked up by name, then created, then given new data
+        assert fake.count(method="GET", path="/child/attachment") == 2
+        assert fake.count(method="POST", path="/child/attachment/att") == 1
+
+
+def test_attachment_over_the_size_limit_is_not_found(base_url: str, fake: FakeConfluence, tmp_path) -> None:
+    # Cloud documents 404 for "the attachment exceeds the maximum configured attachment size".
+    fake.max_attachment_bytes = 10
+    big = tmp_path / "big.png"
+    big.write_bytes(b"x" * 11)
+    with pytest.raises(NotFoundError, match="maximum size of 10 bytes"):
+        pages_for(base_url, cloud=True).attach_file(PAGE_ID, big)
+    assert fake.attachments(PAGE_ID) == {}
 
 
 def test_the_fake_speaks_what_the_library_itself_calls(base_url: str, fake: FakeConfluence) -> None:

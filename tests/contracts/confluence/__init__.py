@@ -1,0 +1,1 @@
+"""Confluence API descriptions (see README.md) and the script that joins them."""

@@ -1,0 +1,1 @@
+"""Jira Cloud and Data Center API descriptions (see README.md) and how they are vendored."""
