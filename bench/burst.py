@@ -95,6 +95,7 @@ async def main(out: Path, runs: int, dependency_runs: int, api_url: str) -> None
     from deployments.pool import PoolSpec, ensure_work_pool
     from tasklane.stack import processes as stack
     from tasklane.tasks.lookup import find_task
+
     catalog = out / "tasks.yaml"
     catalog.write_text(
         "tasks:\n"

@@ -47,6 +47,7 @@ def server_pid(api_url: str) -> int:
 def main(window: float) -> None:
     from bench._stack import bench_stack
     from tasklane.stack import processes as stack
+
     home = Path(tempfile.mkdtemp(prefix="tasklane-idle-"))
     with bench_stack("idle", worker=False) as api_url:
         server = server_pid(api_url)

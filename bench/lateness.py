@@ -108,6 +108,7 @@ async def main(out: Path) -> None:
 if __name__ == "__main__":
     from bench._stack import bench_stack, start_bare_worker
     from tasklane.stack import processes as stack
+
     # `make up`'s worker settings (config.yaml: worker.query_seconds, worker.prefetch_seconds).
     # Read as numbers here: importing the settings would import Prefect before its API URL is set.
     query_seconds, prefetch_seconds = 2.0, 15.0

@@ -233,24 +233,55 @@ class CommandListener:
             delay = min(delay * 2, self.max_reconnect_interval)
 
     async def _authenticate(self, ws: Any) -> None:
+        """Send the authentication challenge and wait for its answer.
+
+        A real server answers a good token with ``{"status": "OK", "seq_reply": 1}`` (after the
+        hello event), and a refused one by closing the connection without a word
+        (platform/websocket_router.go), which looks like a dropped connection: the token is
+        then checked over REST, and a refused one stops the listener (reconnecting cannot help).
+
+        Raises:
+            AuthenticationError: the token was refused.
+            websockets.ConnectionClosed: the connection dropped (the token is good, or the
+                server could not say).
+        """
         token = self.mattermost.driver.client.token
         await ws.send(json.dumps({"seq": 1, "action": "authentication_challenge", "data": {"token": token}}))
-        async with asyncio.timeout(self.auth_timeout):
-            while True:
-                message = json.loads(await ws.recv())
-                if message.get("seq_reply") == 1:
-                    if message.get("status") == "OK":
-                        return
-                    error = message.get("error") or {}
-                    where = f"{service_name(SERVICE)} ({self.mattermost.source})"
-                    raise AuthenticationError(
-                        f"{where}: the websocket at {self._websocket_url()} refused the token: "
-                        f"{error.get('message') or error.get('id') or message}",
-                        service=SERVICE,
-                        url=self._websocket_url(),
-                        status=error.get("status_code"),
-                    )
-                # The hello event may come before the challenge's answer; nothing to do with it.
+        try:
+            async with asyncio.timeout(self.auth_timeout):
+                while True:
+                    message = json.loads(await ws.recv())
+                    if message.get("seq_reply") == 1:
+                        if message.get("status") == "OK":
+                            return
+                        error = message.get("error") or {}
+                        raise self._refused(
+                            f"it answered {error.get('message') or error.get('id') or message}",
+                            error.get("status_code"),
+                        )
+                    # The hello event comes before the challenge's answer; nothing to do with it.
+        except websockets.ConnectionClosed as closed:
+            try:
+                await asyncio.to_thread(self.mattermost.check_token)
+            except AuthenticationError as exc:
+                code = closed.rcvd.code if closed.rcvd else 1006  # 1006: no close frame at all
+                raise self._refused(
+                    f"it closed the connection without answering (code {code}), and {exc}", exc.status
+                ) from exc
+            except RemoteServiceError:
+                pass  # the server is in trouble: a reconnect will tell more
+            raise
+
+    def _refused(self, what: str, status: int | None) -> AuthenticationError:
+        where = f"{service_name(SERVICE)} ({self.mattermost.source})"
+        return AuthenticationError(
+            f"{where}: the server refused the token: when the listener gave it to the websocket at "
+            f"{self._websocket_url()}, {what}. The listener stops (reconnecting cannot help): renew "
+            f"the token in {self.mattermost.source!r}.",
+            service=SERVICE,
+            url=self._websocket_url(),
+            status=status,
+        )
 
     async def _read(self, ws: Any) -> None:
         stop_waiter = asyncio.ensure_future(self._wakeup.wait()) if self._wakeup else None

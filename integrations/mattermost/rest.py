@@ -8,25 +8,91 @@
   ``requests.Session`` with the integrations' one bounded `RetryPolicy` (429 honouring
   Retry-After, 5xx with exponential backoff) and maps the final answer to `integrations.errors`:
   401/403 raise `AuthenticationError` at once, naming the URL and the caller's ``source`` label.
-  Posts carry a ``pending_post_id``, which the server uses to de-duplicate a resent post.
+- Posts carry a ``pending_post_id``: for 30 s after the first send the server answers a resend
+  carrying it with the post it already created (app/post.go ``deduplicateCreatePost``). A post is
+  therefore resent only within that window (`POST_RESEND_WINDOW`), unless the answer proves it
+  was not created (429: the rate limiter answers before the post is looked at; no connection).
+- A message longer than the server's limit (16,383 runes, that is Python characters) is cut, and
+  says so; a channel the bot may not post in fails saying which and why.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
-from typing import Any, Unpack
+from typing import Any, Self, Unpack
 from urllib.parse import urlsplit
 
 import requests
 from mattermostdriver import Driver
 from mattermostdriver.client import Client
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.util.retry import Retry
 
 from integrations import _http
 from integrations._http import RetryOptions, RetryPolicy
+from integrations.errors import AuthenticationError, ServiceUnavailableError, ServiceUnreachableError
 
 SERVICE = "mattermost"
-MAX_MESSAGE_CHARS = 16383  # the server's limit on a post's message
+MAX_MESSAGE_CHARS = 16383  # model.PostMessageMaxRunesV2: the server counts runes, as len() does
+PENDING_POST_TTL = 30.0  # how long the server remembers a pending_post_id (pendingPostIDsCacheTTL)
+# Resends of a post stop this long after its first send, leaving room for the last one's trip.
+POST_RESEND_WINDOW = PENDING_POST_TTL - 10.0
+
+# When the request being sent by this thread was first sent (read by `_PostResends`, which
+# urllib3 calls in the sending thread).
+_first_send = threading.local()
+
+
+class _PostResends(_http._LoggedRetry):
+    """urllib3's retries of ``POST .../posts``, resending only while the server de-duplicates.
+
+    A resend carries the first send's ``pending_post_id``, by which the server answers with the post
+    it already created, but only for `PENDING_POST_TTL` after the first send. A failure that may
+    have left a post behind (a 5xx, an answer that never came) is therefore resent only until
+    `window` seconds after the first send (the wait before the resend included); a 429 (the rate
+    limiter answers before the post is looked at) and a refused connection are resent as usual.
+    """
+
+    window: float = POST_RESEND_WINDOW
+
+    @classmethod
+    def of(cls, retry: Retry, window: float) -> _PostResends:
+        """`retry` (the policy's), resending posts within `window` seconds only."""
+        made = copy.copy(retry)
+        made.__class__ = cls  # same attributes; only `increment` and `new` differ
+        assert isinstance(made, cls)
+        made.window = window
+        return made
+
+    def new(self, **kw: Any) -> Self:
+        made = super().new(**kw)
+        made.window = self.window
+        return made
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Self:
+        not_created = (response is not None and response.status == 429) or (
+            error is not None and self._is_connection_error(error)
+        )
+        started = getattr(_first_send, "at", None)
+        if method == "POST" and not not_created and started is not None:
+            wait = (self.get_retry_after(response) if response is not None else None) or min(
+                self.backoff_max, self.backoff_factor * 2 ** len(self.history)
+            )
+            if time.monotonic() - started + wait >= self.window:
+                # Out of retries for this one: urllib3 hands back the last answer (or the error).
+                raise MaxRetryError(_pool, url or "", error or ResponseError("post not resent"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 class _RetryingClient(Client):
@@ -36,15 +102,17 @@ class _RetryingClient(Client):
         super().__init__(options)
         self.source: str = options.get("tasklane_source", "mattermost")
         self.session = requests.Session()
-        # POST too: the only POSTs sent are the login and new posts, and a new post carries a
-        # pending_post_id, by which the server recognises a resend of a post it already created.
+        # POST too: besides new posts (below), the only POST sent is the login, which creates
+        # nothing that a resend could double.
+        policy: RetryPolicy = options["tasklane_retry"]
         _http.mount_retries(
-            self.session,
-            f"{options['scheme']}://",
-            options["tasklane_retry"],
-            service=SERVICE,
-            methods=_http.ANY_METHOD,
+            self.session, f"{options['scheme']}://", policy, service=SERVICE, methods=_http.ANY_METHOD
         )
+        # New posts (the longest prefix wins): resent only while the server would de-duplicate.
+        posts = f"{options['scheme']}://{options['url']}:{options['port']}{options['basepath']}/posts"
+        retry = policy.urllib3_retry(service=SERVICE, methods=_http.ANY_METHOD)
+        window = options.get("tasklane_post_resend_window", POST_RESEND_WINDOW)
+        self.session.mount(posts, HTTPAdapter(max_retries=_PostResends.of(retry, window)))
 
     def make_request(
         self,
@@ -63,6 +131,7 @@ class _RetryingClient(Client):
         method = method.upper()
 
         def send() -> requests.Response:
+            _first_send.at = time.monotonic()
             return self.session.request(
                 method,
                 url,
@@ -106,6 +175,7 @@ def make_mattermost_driver(
     source: str = "mattermost",
     timeout: float = 30.0,
     verify_tls: bool = True,
+    post_resend_window: float = POST_RESEND_WINDOW,
     **retry: Unpack[RetryOptions],
 ) -> Driver:
     """A mattermostdriver `Driver` whose REST calls retry 429/5xx (bounded) and raise our errors.
@@ -114,11 +184,14 @@ def make_mattermost_driver(
         url: The server, e.g. ``https://mattermost.example.com`` (``wss://`` and ``ws://`` are
             read as ``https://`` and ``http://``; a path prefix is kept).
         token: A personal access token or bot token (preferred).
-        login_id: User name or e-mail, with `password`, when there is no token.
+        login_id: User name or e-mail, with `password`, when there is no token (not a bot's: the
+            server refuses a bot's password login).
         password: Password for `login_id`.
         source: A label for error messages: the block the credentials come from.
         timeout: Seconds per request.
         verify_tls: Verify the server's certificate.
+        post_resend_window: Seconds after a post's first send within which it may be resent after
+            a failure that may have created it (the server recognises a resend for 30 s).
         retry: ``retries``, ``backoff_factor``, ``max_backoff``, ``max_retry_after`` of 429 and
             5xx answers and lost connections (see `RetryOptions`).
 
@@ -137,12 +210,37 @@ def make_mattermost_driver(
         "token": token,
         "login_id": login_id,
         "password": password,
+        # The driver sends it as the login's "token", which the API takes as a string only; the
+        # server reads a missing one as "", so "" says the same, within the description.
+        "mfa_token": "",
         "verify": verify_tls,
         "request_timeout": timeout,
         "tasklane_source": source,
         "tasklane_retry": RetryPolicy.same_for_all(**retry),
+        "tasklane_post_resend_window": post_resend_window,
     }
     return Driver(options, client_cls=_RetryingClient)
+
+
+def cut_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`message`, or as much of its start as fits in `limit` characters with a note of how many
+    more were cut.
+
+    Examples:
+        >>> cut = cut_message("x" * 100, limit=40)
+        >>> len(cut), cut.splitlines()[-1]
+        (40, '… [cut: 88 more characters]')
+        >>> cut_message("short", limit=40)
+        'short'
+    """
+    if len(message) <= limit:
+        return message
+    kept = limit
+    while True:  # the note's length depends on the number it shows: settle it (two rounds at most)
+        note = f"\n… [cut: {len(message) - kept} more characters]"
+        if kept + len(note) <= limit:
+            return message[:kept] + note
+        kept = limit - len(note)
 
 
 class Mattermost:
@@ -200,6 +298,15 @@ class Mattermost:
     def me(self) -> dict[str, Any]:
         return self.login()
 
+    def check_token(self) -> None:
+        """Ask the server now (not the cached login) whether it still takes the token.
+
+        Raises:
+            AuthenticationError: it does not (401).
+            RemoteServiceError: the server could not say (5xx, no answer...).
+        """
+        self.driver.users.get_user("me")
+
     def channel_id(self, team: str, channel: str) -> str:
         """The id of channel `channel` (its name, as in the URL) of team `team` (its name).
 
@@ -241,10 +348,12 @@ class Mattermost:
         """Post markdown to a channel, optionally as a reply in a thread; return the new post's id.
 
         Give either `channel_id`, or `team` and `channel` (names). A message longer than the
-        server accepts is cut, and says so.
+        server accepts is cut, and says so (`cut_message`). A failure that may have created the
+        post is resent (with the same ``pending_post_id``) only while the server would recognise
+        the resend; after that the error says the post was not resent.
 
         Raises:
-            AuthenticationError: 401/403 (bad token, or the bot may not post there).
+            AuthenticationError: 401 (bad token), or 403: the bot may not post in that channel.
             NotFoundError: no such team or channel.
             RateLimitedError, ServiceUnavailableError, ServiceUnreachableError: after the retries.
 
@@ -260,19 +369,41 @@ class Mattermost:
                 raise ValueError("post_message needs channel_id, or team and channel")
             channel_id = self.channel_id(team, channel)
         me = self.login()
-        if len(message) > MAX_MESSAGE_CHARS:
-            note = f"\n… [cut: {len(message) - MAX_MESSAGE_CHARS + 40} more characters]"
-            message = message[: MAX_MESSAGE_CHARS - len(note)] + note
         payload: dict[str, Any] = {
             "channel_id": channel_id,
-            "message": message,
+            "message": cut_message(message),
             "pending_post_id": self._pending_post_id(me["id"]),
         }
         if root_id:
             payload["root_id"] = root_id
         if props:
             payload["props"] = props
-        post = self.driver.posts.create_post(payload)
+        started = time.monotonic()
+        try:
+            post = self.driver.posts.create_post(payload)
+        except AuthenticationError as exc:
+            if exc.status != 403:
+                raise
+            where = f"channel {channel!r} ({channel_id})" if channel else f"channel {channel_id}"
+            raise AuthenticationError(
+                f"{_http.label(SERVICE, self.source)}: the bot @{me.get('username', '?')} may not post in "
+                f"{where} on {self.url}: add it to the channel (a private or direct channel needs its "
+                f"membership). {exc}",
+                service=SERVICE,
+                url=exc.url,
+                status=403,
+            ) from exc
+        except (ServiceUnavailableError, ServiceUnreachableError) as exc:
+            window = self.driver.options.get("tasklane_post_resend_window", POST_RESEND_WINDOW)
+            if time.monotonic() - started < window:
+                raise
+            raise type(exc)(
+                f"{exc}; not resent after {window:g} s: the server may have created the post, and it "
+                f"recognises a resend only for {PENDING_POST_TTL:g} s after the first send",
+                service=exc.service,
+                url=exc.url,
+                status=exc.status,
+            ) from exc
         return post["id"]
 
     def _pending_post_id(self, user_id: str) -> str:

@@ -70,7 +70,6 @@ def _admin_only(current: Page) -> None:
         raise ConsoleError(403, "error.role", role=current.user.role, needed="admin")
 
 
-
 @router.get(HOME)
 async def templates_page(
     current: SignedIn, category: str = "", saved: str = "", deleted: str = ""

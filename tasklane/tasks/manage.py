@@ -369,9 +369,7 @@ async def explain(client: PrefectClient, run_or_task: str, target: Target | None
         return Explanation(f"{lead}: the task is disabled (its deployment is paused).", facts)
     # A run holds one of its task's slots from Pending (a worker may have taken a scheduled run
     # a few seconds before it is due) until it ends, so Pending runs count as holders too.
-    holders = [
-        r for r in await _runs(client, deployment.id, SLOT_HOLDING_STATES) if r.id != flow_run.id
-    ]
+    holders = [r for r in await _runs(client, deployment.id, SLOT_HOLDING_STATES) if r.id != flow_run.id]
     limit = deployment.global_concurrency_limit.limit if deployment.global_concurrency_limit else None
     if state.name == "AwaitingConcurrencySlot" or (limit is not None and len(holders) >= limit):
         facts.update(task_limit=limit, task_running=len(holders))

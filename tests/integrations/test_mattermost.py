@@ -8,7 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from integrations.errors import AuthenticationError, NotFoundError, ServiceUnavailableError
+from integrations.errors import (
+    AuthenticationError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from integrations.mattermost import (
     ChatCommand,
     CommandListener,
@@ -16,8 +20,13 @@ from integrations.mattermost import (
     make_mattermost_driver,
     parse_command,
 )
+from integrations.mattermost.rest import MAX_MESSAGE_CHARS
 from tasklane.stack.peers._server import serve
 from tasklane.stack.peers.mattermost import FakeMattermost
+from tests.contracts.checker import expected_violations
+
+# The API description lists no 429 or 5xx answers: a test that provokes them expects that.
+UNLISTED_STATUS = r"answer (429|5\d\d) breaks"
 
 BOT = "tasklane-bot"
 
@@ -25,10 +34,12 @@ BOT = "tasklane-bot"
 @pytest.fixture()
 def fake() -> FakeMattermost:
     fake = FakeMattermost(team_name="ops", bot_username=BOT)
-    fake.add_user("alice", token="alice-token")
+    fake.add_user("alice", token="alice-token", password="alice-password")
     fake.add_user("mallory", token="mallory-token")
     fake.add_channel("town-square", display_name="Town Square")
     fake.add_channel("builds")
+    fake.add_channel("secret", kind="P", members=["alice"])  # private, without the bot
+    fake.add_channel("lobby", members=["alice"])  # public, without the bot
     return fake
 
 
@@ -75,9 +86,67 @@ def test_post_to_a_channel_by_team_and_name_in_a_thread(mm: Mattermost, fake: Fa
 
 
 def test_login_with_user_and_password(base_url: str, fake: FakeMattermost) -> None:
+    mm = connect(base_url, token=None, login_id="alice", password="alice-password")
+    assert mm.login()["username"] == "alice"
+    post_id = mm.post_message("hi", team="ops", channel="town-square")
+    assert fake.posts[post_id]["user_id"] == fake.user_id("alice")
+
+
+def test_a_bot_logging_in_with_a_password_is_refused(base_url: str) -> None:
     mm = connect(base_url, token=None, login_id=BOT, password="bot-password")
-    assert mm.login()["username"] == BOT
-    assert mm.post_message("hi", team="ops", channel="town-square")
+    with pytest.raises(AuthenticationError, match="users/login answered 401.*Bot login is forbidden"):
+        mm.login()
+
+
+def test_a_channel_the_bot_may_not_post_in_fails_saying_so(mm: Mattermost, fake: FakeMattermost) -> None:
+    with pytest.raises(AuthenticationError) as caught:
+        mm.post_message("x", channel_id=channel(fake, "secret"))
+    message = str(caught.value)
+    assert caught.value.status == 403 and f"@{BOT} may not post in channel" in message
+    assert "add it to the channel" in message and "'mattermost/main'" in message and mm.url in message
+    assert fake.posts_in(channel(fake, "secret")) == []
+    # A public channel of its team takes the bot's posts without its joining (create_post_public).
+    assert mm.post_message("x", channel_id=channel(fake, "lobby"))
+
+
+@pytest.mark.parametrize("letter", ["x", "é", "🙂"])  # 1, 2 and 4 bytes: the server counts runes
+def test_a_long_message_is_cut_to_what_the_server_takes(
+    mm: Mattermost, fake: FakeMattermost, letter: str
+) -> None:
+    text = letter * 20000
+    post = fake.posts[mm.post_message(text, channel_id=channel(fake, "builds"))]
+    kept, note = post["message"].split("\n")
+    assert len(post["message"]) == MAX_MESSAGE_CHARS and set(kept) == {letter}
+    assert note == f"… [cut: {20000 - len(kept)} more characters]"
+    assert mm.post_message(letter * MAX_MESSAGE_CHARS, channel_id=channel(fake, "builds"))  # not cut
+
+
+def test_a_resend_after_a_lost_answer_is_recognised_by_the_server(
+    mm: Mattermost, fake: FakeMattermost
+) -> None:
+    town = channel(fake, "town-square")
+    mm.login()
+    fake.fail_next(1, 504, methods={"POST"}, path="/posts", processed=True)  # created, answer lost
+    with expected_violations(UNLISTED_STATUS):
+        post_id = mm.post_message("exactly once", channel_id=town)
+    assert [p["id"] for p in fake.posts_in(town)] == [post_id]
+    assert fake.count(method="POST", path="/posts") == 2  # resent once, with the same pending_post_id
+
+
+def test_no_resend_once_the_server_would_take_it_for_a_new_post(base_url: str, fake: FakeMattermost) -> None:
+    town = channel(fake, "town-square")
+    fake.pending_post_ttl = 0.0  # the server has forgotten the pending_post_id by the time of a resend
+    mm = connect(base_url, post_resend_window=0.0)
+    mm.login()
+    fake.fail_next(1, 504, methods={"POST"}, path="/posts", processed=True)
+    with expected_violations(UNLISTED_STATUS), pytest.raises(ServiceUnavailableError, match="not resent"):
+        mm.post_message("at most once", channel_id=town)
+    assert [p["message"] for p in fake.posts_in(town)] == ["at most once"]
+    # A 429 proves the post was not looked at: it is resent, whenever that is.
+    fake.fail_next(1, 429, retry_after=0, methods={"POST"}, path="/posts")
+    with expected_violations(UNLISTED_STATUS):
+        mm.post_message("after the limit", channel_id=town)
+    assert [p["message"] for p in fake.posts_in(town)] == ["at most once", "after the limit"]
 
 
 def test_unknown_channel_is_not_found(mm: Mattermost) -> None:
@@ -99,7 +168,8 @@ def test_429_retry_after_is_honoured(mm: Mattermost, fake: FakeMattermost) -> No
     mm.login()
     fake.fail_next(1, 429, retry_after=1, path="/posts")
     started = time.monotonic()
-    post_id = mm.post_message("after the limit", channel_id=town)
+    with expected_violations(UNLISTED_STATUS):
+        post_id = mm.post_message("after the limit", channel_id=town)
     assert time.monotonic() - started >= 1.0
     assert fake.count(status=429) == 1 and [p["id"] for p in fake.posts_in(town)] == [post_id]
 
@@ -107,9 +177,11 @@ def test_429_retry_after_is_honoured(mm: Mattermost, fake: FakeMattermost) -> No
 def test_5xx_is_retried_and_nothing_lost_or_doubled(mm: Mattermost, fake: FakeMattermost) -> None:
     town = channel(fake, "town-square")
     fake.fail_next(2, 503)
-    mm.post_message("one", channel_id=town)
+    with expected_violations(UNLISTED_STATUS):
+        mm.post_message("one", channel_id=town)
     fake.fail_next(2, 502, path="/posts")
-    mm.post_message("two", channel_id=town)
+    with expected_violations(UNLISTED_STATUS):
+        mm.post_message("two", channel_id=town)
     assert [p["message"] for p in fake.posts_in(town)] == ["one", "two"]
     assert fake.count(status=503) == 2 and fake.count(status=502) == 2
 
@@ -117,7 +189,10 @@ def test_5xx_is_retried_and_nothing_lost_or_doubled(mm: Mattermost, fake: FakeMa
 def test_5xx_that_persists_fails(mm: Mattermost, fake: FakeMattermost) -> None:
     mm.login()
     fake.fail_next(10, 500, path="/posts")
-    with pytest.raises(ServiceUnavailableError, match=r"POST .*/api/v4/posts answered 500"):
+    with (
+        expected_violations(UNLISTED_STATUS),
+        pytest.raises(ServiceUnavailableError, match=r"posts answered 500"),
+    ):
         mm.post_message("x", channel_id=channel(fake, "town-square"))
     assert fake.count(method="POST", path="/posts") == 5
 
@@ -230,8 +305,9 @@ def test_a_failing_catch_up_is_retried_on_the_next_connection(mm: Mattermost, fa
         posted = fake.inject_post("alice", town, f"@{BOT} run while-away")
         # The catch-up's REST call fails even after its retries: the listener must come back for it.
         fake.fail_next(5, 503, path=f"/channels/{town}/posts")
-        fake.websocket_available = True
-        assert fake.wait_for(lambda: bot_replies(fake, posted["id"]))
+        with expected_violations(UNLISTED_STATUS):
+            fake.websocket_available = True
+            assert fake.wait_for(lambda: bot_replies(fake, posted["id"]))
         time.sleep(0.3)
     assert handler.texts() == ["run while-away"]
     assert fake.count(status=503) == 5 and listener.connections == 3
@@ -273,19 +349,34 @@ def test_help_errors_and_own_posts(mm: Mattermost, fake: FakeMattermost) -> None
 
 def test_a_server_down_at_start_is_waited_for(mm: Mattermost, fake: FakeMattermost) -> None:
     fake.fail_next(5, 502, path="/users/me")  # the first login fails even after its retries
-    with listener_for(mm, Recorder()) as listener:
+    with expected_violations(UNLISTED_STATUS), listener_for(mm, Recorder()) as listener:
         assert listener.connected.wait(5)
     assert listener.error is None and fake.count(status=502) == 5
 
 
-def test_refused_token_stops_the_listener(mm: Mattermost, fake: FakeMattermost) -> None:
+def test_refused_token_stops_the_listener(mm: Mattermost, fake: FakeMattermost, base_url: str) -> None:
     mm.login()  # the REST login succeeds; then the token is revoked before the websocket connects
     fake.tokens.pop("bot-token")
     listener = listener_for(mm, Recorder())
-    listener.start().join(5)
-    assert isinstance(listener.error, AuthenticationError)
-    assert "refused the token" in str(listener.error) and "(mattermost/main)" in str(listener.error)
-    assert fake.ws_auth_failures == 1
+    thread = listener.start()
+    thread.join(5)
+    assert not thread.is_alive() and isinstance(listener.error, AuthenticationError)
+    message = str(listener.error)
+    assert "refused the token" in message and "(mattermost/main)" in message
+    assert base_url.replace("http://", "ws://") + "/api/v4/websocket" in message
+    assert "closed the connection without answering" in message and "users/me answered 401" in message
+    assert fake.ws_auth_failures == 1 and fake.ws_connects == 1  # no reconnecting
+
+
+def test_a_token_revoked_while_listening_stops_the_listener(mm: Mattermost, fake: FakeMattermost) -> None:
+    listener = listener_for(mm, Recorder())
+    thread = listener.start()
+    assert listener.connected.wait(5)
+    fake.tokens.pop("bot-token")
+    fake.drop_connections()  # the next connection meets the refusal
+    thread.join(5)
+    assert not thread.is_alive() and isinstance(listener.error, AuthenticationError)
+    assert fake.ws_connects == 2 and fake.ws_auth_failures == 1
 
 
 def test_stop_is_prompt(mm: Mattermost) -> None:

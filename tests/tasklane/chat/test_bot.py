@@ -11,6 +11,7 @@ import pytest
 from blocks import MattermostCredentials
 from deployments.apply import Target, apply
 from deployments.catalog import load_catalog
+from integrations.errors import AuthenticationError
 from integrations.mattermost import ChatCommand
 from tasklane.chat.bot import build_command_handler, make_listener
 from tasklane.stack.peers._server import serve
@@ -51,7 +52,7 @@ tasks:
 
 
 @pytest.fixture(scope="module")
-def mattermost() -> Iterator[tuple[FakeMattermost, dict[str, str]]]:
+def served_mattermost() -> Iterator[tuple[FakeMattermost, dict[str, str], str]]:
     fake = FakeMattermost(bot_token=TOKEN)
     channels = seed_mattermost(fake)
     fake.add_user("bob")
@@ -59,7 +60,12 @@ def mattermost() -> Iterator[tuple[FakeMattermost, dict[str, str]]]:
         MattermostCredentials(url=url, token=TOKEN, team=fake.team_name, channel=SANDBOX_CHANNEL).save(
             BLOCK, overwrite=True
         )
-        yield fake, channels
+        yield fake, channels, url
+
+
+@pytest.fixture
+def mattermost(served_mattermost) -> tuple[FakeMattermost, dict[str, str]]:
+    return served_mattermost[0], served_mattermost[1]
 
 
 @pytest.fixture
@@ -212,3 +218,22 @@ def test_missing_block_and_unresolvable_channel_are_explained(mattermost) -> Non
     MattermostCredentials(url="http://127.0.0.1:9", token=TOKEN).save("tl-test-listen-noteam", overwrite=True)
     with pytest.raises(ValueError, match="has no team"):
         make_listener("tl-test-listen-noteam", channels=["town-square"])
+
+
+def test_listen_stops_when_the_token_is_refused_naming_the_block_and_the_server(served_mattermost) -> None:
+    """A real server closes the websocket without a word on a refused token: the listener asks
+    over REST, and stops with an error naming the block and the server instead of reconnecting."""
+    fake, _, url = served_mattermost
+    listener = make_listener(BLOCK, allowed_users=["alice"], reconnect_interval=0.05)
+    listener.mattermost.login()  # the token is good at start, then revoked
+    connects = fake.ws_connects
+    bot = fake.tokens.pop(TOKEN)
+    try:
+        with pytest.raises(AuthenticationError) as caught:
+            listener.run()
+    finally:
+        fake.tokens[TOKEN] = bot
+    message = str(caught.value)
+    assert f"mattermost-credentials/{BLOCK}" in message and url.replace("http://", "ws://") in message
+    assert "refused the token" in message and "renew the token" in message
+    assert fake.ws_connects == connects + 1  # one try, no reconnecting
