@@ -23,7 +23,7 @@ Authentication on every request: basic auth (both editions) or a Bearer personal
 documents). Test hooks: faults for the next N requests (429 with Retry-After, 5xx), a saved PUT
 whose answer is lost, edits by another user (now, or just before the next PUT is judged), reads
 that wait for each other, users who may not edit, and counters of every request and status.
-Sources of each behaviour: tests/fakes/confluence.md.
+Sources of each behaviour: tests/fakes/README.md (confluence).
 
 Long on purpose: one fake serves both editions from one state and one set of test hooks (faults,
 conflicts, permissions, limits), so that every test can run against either edition; split into

@@ -4,7 +4,7 @@ Long on purpose: one server, REST and websocket sharing one state (users, sessio
 posts, connections); split, each half would reach into the other's internals.
 
 What the real server does, each point from its source (the table with the sources and the test
-of each row is tests/fakes/mattermost.md; the traffic is checked against the vendored API
+of each row is tests/fakes/README.md (mattermost); the traffic is checked against the vendored API
 description in the tests, tests/contracts/mattermost/):
 
 - Auth: the ``MMAUTHTOKEN`` cookie first, then ``Authorization: Bearer <t>`` (or ``Token <t>``);

@@ -9,7 +9,7 @@ One peer, split by concern (it imports the standard library, FastAPI and nothing
 - `jql`: the JQL subset Tasklane sends, parsed; valid JQL beyond it is refused, never guessed;
 - `seed`: `demo_issues` and `big_project`.
 
-The real behaviour each part copies, and the test that holds it there: tests/fakes/jira.md.
+The real behaviour each part copies, and the test that holds it there: tests/fakes/README.md (jira).
 """
 
 from tasklane.stack.peers.jira.app import make_fake_jira

@@ -25,7 +25,7 @@ Authentication:
   the caller (search: 400 "does not exist", GET issue: 404); ``myself`` answers 401.
 
 Faults (`FakeJira.inject`): 429 with ``Retry-After`` (and, on Server/DC, its ``X-RateLimit-*``
-headers), or a 5xx page. Each behaviour's source: tests/fakes/jira.md.
+headers), or a 5xx page. Each behaviour's source: tests/fakes/README.md (jira).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The fake Confluence refuses what the real Server/DC and Cloud refuse, with their answers.
 
 Each test sends what the real server rejects and expects what it answers (sources in
-tests/fakes/confluence.md); requests the API description itself forbids are wrapped in
+tests/fakes/README.md (confluence)); requests the API description itself forbids are wrapped in
 `expected_violations`, so the contract check confirms that they are forbidden.
 """
 

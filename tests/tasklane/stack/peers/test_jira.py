@@ -1,4 +1,4 @@
-"""The fake Jira refuses what the real editions refuse, the way they refuse it (tests/fakes/jira.md).
+"""The fake Jira refuses what the real editions refuse, the way they refuse it (tests/fakes/README.md (jira)).
 
 Each test sends what a real Jira rejects and expects the real answer: status, body shape and
 headers. Every request and answer here is also checked against the vendored API descriptions

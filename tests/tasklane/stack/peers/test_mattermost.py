@@ -1,7 +1,7 @@
 """The fake Mattermost refuses what the real server refuses, with its answers, REST and websocket.
 
 Each test sends what the real server rejects and expects what it answers (sources in
-tests/fakes/mattermost.md); requests the API description itself forbids are wrapped in
+tests/fakes/README.md (mattermost)); requests the API description itself forbids are wrapped in
 `expected_violations`, so the contract check confirms that they are forbidden.
 """
 
