@@ -2,9 +2,10 @@
 
 `deploy_platform` upserts one deployment per flow on the stack's work pool, scheduled from the
 settings: the report (`flows/report.py`) every `report.interval_minutes` minutes, the maintenance
-(`flows/maintenance.py`) on `history.maintenance_cron` in `timezone`. The schedules compile as
-the catalog's do (`deployments.schedules`): the interval is anchored at the epoch in UTC, so a
-30-minute report runs at :00 and :30.
+(`flows/maintenance.py`) on `history.maintenance_cron` in `timezone`, and, when settings name
+`sources:`, the sources flow (`flows/sources.py`) every minute, polling each due source. The
+schedules compile as the catalog's do (`deployments.schedules`): the interval is anchored at the
+epoch in UTC, so a 30-minute report runs at :00 and :30.
 
 The deployments carry `PLATFORM_TAG`, never `TASKLANE_TAG`: task lists, history, stats, reports
 and `apply`'s pruning only see the catalog's tasks. Their names are fixed (`tasklane-report`,
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from prefect.client.orchestration import PrefectClient
@@ -45,6 +47,8 @@ REPORT_DEPLOYMENT = "tasklane-report"
 MAINTENANCE_DEPLOYMENT = "tasklane-maintenance"
 REPORT_ENTRYPOINT = "flows.report.report_flow"
 MAINTENANCE_ENTRYPOINT = "flows.maintenance.maintenance_flow"
+SOURCES_DEPLOYMENT = "tasklane-sources"
+SOURCES_ENTRYPOINT = "flows.sources.sources_flow"
 # One run of each at a time; a run due while the previous one still runs is cancelled, not queued:
 # the next report catches up from its watermark, the next maintenance purges what is left.
 CONCURRENCY_LIMIT = 1
@@ -63,6 +67,7 @@ class PlatformFlow:
     schedule: ScheduleSpec
     when: str  # the schedule in words, e.g. "every 30 min"
     setting: str  # the setting the schedule comes from, for messages
+    parameters: dict[str, Any] = field(default_factory=dict)  # the deployment's, default none
 
 
 @dataclass
@@ -115,7 +120,7 @@ def _spec(setting: str, value: dict[str, Any]) -> ScheduleSpec:
 
 
 def platform_flows(settings: Settings) -> list[PlatformFlow]:
-    """The report and maintenance flows with the schedules of `settings`."""
+    """The report and maintenance flows (and the sources flow) with the schedules of `settings`."""
     minutes = settings.report.interval_minutes
     cron = settings.history.maintenance_cron
     return [
@@ -143,6 +148,25 @@ def platform_flows(settings: Settings) -> list[PlatformFlow]:
             when=f"{cron} ({settings.timezone})",
             setting="history.maintenance_cron",
         ),
+    ] + _sources_flow(settings)
+
+
+def _sources_flow(settings: Settings) -> list[PlatformFlow]:
+    """The sources flow, every minute, when settings name sources: each run polls the due ones."""
+    if not settings.sources:
+        return []
+    return [
+        PlatformFlow(
+            key="sources",
+            name=SOURCES_DEPLOYMENT,
+            entrypoint=SOURCES_ENTRYPOINT,
+            description="Polls the external task sources of settings `sources:`, each on its interval.",
+            schedule=_spec("sources", {"every": "1m"}),
+            when="every 1 min",
+            setting="sources",
+            # A flow run starts in a temporary folder: the project's, for config.yaml and its paths.
+            parameters={"project_dir": str(Path.cwd().resolve())},
+        )
     ]
 
 
@@ -173,7 +197,7 @@ def _desired(spec: PlatformFlow, work_pool: str, queue: str | None) -> _Desired:
         "entrypoint": spec.entrypoint,
         "description": spec.description,
         "tags": [PLATFORM_TAG],
-        "parameters": {},
+        "parameters": dict(spec.parameters),
         "parameter_openapi_schema": parameter_schema(flow.fn).model_dump_for_openapi(),
         "enforce_parameter_schema": True,
         "work_pool_name": work_pool,

@@ -6,6 +6,7 @@
 - `reports`: stats, report;
 - `stack`: up, down, api;  `tokens`: token create|list|revoke;  `users`: user add|list|remove|passwd;
   `chat`: listen;
+- `sources`: sources list|sync|show (external task sources);
 - `audit`: audit (the change trail; every changing command above is on it as `os:<user>`).
 
 It talks to the Prefect server that Prefect's own settings name (PREFECT_API_URL, the
@@ -25,12 +26,12 @@ import sys
 
 import typer
 
-from tasklane.cli import audit, catalog, chat, reports, runs, stack, tasks, tokens, trash, users
+from tasklane.cli import audit, catalog, chat, reports, runs, sources, stack, tasks, tokens, trash, users
 
 app = typer.Typer(
     help="Tasklane: a task catalog on Prefect 3.", no_args_is_help=True, pretty_exceptions_enable=False
 )
-for noun in (catalog, tasks, trash, runs, reports, stack, tokens, users, chat, audit):
+for noun in (catalog, tasks, trash, runs, reports, stack, tokens, users, chat, audit, sources):
     app.add_typer(noun.app)
 
 

@@ -31,8 +31,29 @@ app = typer.Typer()
 
 @app.command()
 def validate(paths: PathsArg = None) -> None:
-    """Check the catalog; print every problem with its file, task and field."""
+    """Check the catalog; print every problem with its file, task and field.
+
+    Beyond loading: Python tasks' scripts are compiled and their callables imported (in a subprocess);
+    a task's own `pool:` is looked up on the server, its job variables checked against the pool's type.
+    """
+    from deployments.errors import CatalogError
+    from deployments.python_check import python_code_problems
+
     catalog = load_catalog_or_exit(paths, get_settings())
+    problems = python_code_problems(catalog)
+    if any(task.pool is not None for task in catalog.tasks):
+        from deployments.task_pool import pool_problems
+
+        async def on_server():
+            async with prefect_client() as client:
+                return await pool_problems(client, catalog.tasks, catalog.files_of)
+
+        problems += run_reporting_errors(on_server())
+    if problems:
+        err.print(
+            f"[red]error:[/red] {CatalogError(problems, outcome='the code does not load')}", highlight=False
+        )
+        raise typer.Exit(2)
     console.print(f"ok: {len(catalog.tasks)} tasks in {len(catalog.files)} files")
 
 
@@ -41,9 +62,23 @@ def apply_command(
     paths: PathsArg = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan, change nothing.")] = False,
     prune: Annotated[bool, typer.Option(help="Delete deployments of tasks no longer in the catalog.")] = True,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Apply now, then again a moment after each save of a catalog file; Ctrl-C stops."
+        ),
+    ] = False,
 ) -> None:
     """Create, update and remove deployments so the server holds exactly the catalog."""
     settings = get_settings()
+    if not watch:
+        _apply_once(paths, settings, dry_run=dry_run, prune=prune)
+        return
+    _apply_watching(paths, settings, dry_run=dry_run, prune=prune)
+
+
+def _apply_once(paths: list[Path] | None, settings: Settings, *, dry_run: bool, prune: bool) -> None:
+    """Load, plan and (unless `dry_run`) apply the catalog, printing the plan; exit 2 on a mistake."""
     catalog = load_catalog_or_exit(paths, settings)
 
     async def go():
@@ -70,6 +105,55 @@ def apply_command(
         f"{verb}: {counts['create']} created, {counts['update']} updated, "
         f"{counts['delete']} deleted, {counts['unchanged']} unchanged"
     )
+
+
+def _apply_watching(paths: list[Path] | None, settings: Settings, *, dry_run: bool, prune: bool) -> None:
+    """`apply`, then again on each batch of saved catalog files, until Ctrl-C (or SIGTERM).
+
+    A catalog with a mistake applies nothing: its problems are printed and the watch goes on."""
+    import signal
+    from datetime import datetime
+
+    from deployments.catalog_watch import catalog_changes, watched_roots
+
+    watched = list(paths) if paths else list(settings.catalog)
+    if not watched_roots(watched):
+        err.print(
+            "[red]error:[/red] nothing to watch: no catalog file or folder (nor its folder) exists: "
+            + ", ".join(str(p) for p in watched),
+            highlight=False,
+        )
+        raise typer.Exit(2)
+
+    def stop(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    # `make up` stops its processes with SIGTERM: end as Ctrl-C does, with a last line.
+    signal.signal(signal.SIGTERM, stop)
+
+    def attempt() -> None:
+        try:
+            _apply_once(paths, settings, dry_run=dry_run, prune=prune)
+        except typer.Exit:
+            err.print("nothing applied; fix the catalog and save again", highlight=False)
+
+    try:
+        attempt()
+        console.print(f"watching {', '.join(str(p) for p in watched)} (Ctrl-C stops)", highlight=False)
+        for changed in catalog_changes(watched):
+            names = ", ".join(sorted(_shown(p) for p in changed))
+            console.print(f"{datetime.now():%H:%M:%S} changed: {names}", highlight=False)
+            attempt()
+    except KeyboardInterrupt:
+        console.print("stopped watching")
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory where it is below it (as the catalog names files)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 template_app = typer.Typer(help="Task templates: built-in and templates/*.yaml.", no_args_is_help=True)

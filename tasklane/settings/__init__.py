@@ -27,6 +27,7 @@ from pydantic_settings import (
 from tasklane.settings.alerts import AlertSettings
 from tasklane.settings.execution import ExecutionSettings
 from tasklane.settings.reports import HistorySettings, ReportSettings
+from tasklane.settings.sources import SourceList
 from tasklane.settings.trash import TrashSettings
 
 CONFIG_FILE_ENV = "TASKLANE_CONFIG"
@@ -132,6 +133,9 @@ class Settings(BaseSettings):
     trash: TrashSettings = Field(
         default_factory=TrashSettings,
         description="Deleted tasks wait in the trash `retention_days` (restorable), then are purged.",
+    )
+    sources: SourceList = Field(
+        default_factory=list, description="External task sources, each polled on its interval."
     )
 
     @classmethod

@@ -135,6 +135,17 @@ def bring_up(settings: Settings, stack: stack_mod.Stack, console: Console, *, st
     )
     stack.record()
     console.print(f"REST API on http://{api.host}:{api.port} (tokens: `tasklane token create NAME --role R`)")
+    # Live reload: a saved catalog file is applied a moment later, its plan in the log.
+    stack.processes.append(
+        stack_mod.start_process(
+            "catalog-watch",
+            ["tasklane", "apply", "--watch"],
+            stack_mod.prefect_env(api_url, home, auth_string=auth_string),
+            home,
+        )
+    )
+    stack.record()
+    console.print(f"catalog watched: a saved change is applied (plan: {home}/logs/catalog-watch.log)")
     console.print("\n[bold green]Tasklane is up.[/bold green]")
     console.print(f"  Console:    http://{api.host}:{api.port}/  (users: `tasklane user add NAME --role R`)")
     console.print(f"  Prefect UI: {settings.server.ui_url}", highlight=False)

@@ -176,3 +176,28 @@ def test_a_bad_cron_setting_deploys_nothing() -> None:
 def test_the_queue_is_the_highest_priority() -> None:
     assert platform_queue({"low": 3, "high": 1, "medium": 2}) == "high"
     assert platform_queue({}) is None
+
+
+def test_the_sources_flow_is_deployed_when_settings_name_sources() -> None:
+    from pathlib import Path
+
+    from deployments.platform import SOURCES_DEPLOYMENT, platform_flows
+    from tasklane.settings.sources import SourceSettings
+
+    assert [f.key for f in platform_flows(settings())] == ["report", "maintenance"]
+    with_sources = settings().model_copy(
+        update={"sources": [SourceSettings(name="gen", kind="directory", path="gen")]}
+    )
+    plan = deploy(with_sources)
+    assert [(c.flow, c.action) for c in plan.changes if c.flow == "sources"] == [("sources", "create")]
+    assert "sources every 1 min" in str(plan)
+    deployment = read(f"tasklane-sources/{SOURCES_DEPLOYMENT}")
+    try:
+        assert deployment.entrypoint == "flows.sources.sources_flow" and deployment.tags == [PLATFORM_TAG]
+        # Its runs start in a temporary folder: it names the project's.
+        assert deployment.parameters == {"project_dir": str(Path.cwd().resolve())}
+        [schedule] = deployment.schedules
+        assert isinstance(schedule.schedule, IntervalSchedule)
+        assert schedule.schedule.interval == timedelta(minutes=1)
+    finally:
+        with_client(lambda client: client.delete_deployment(deployment.id))
