@@ -26,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from tasklane.settings import CONFIG_FILE_ENV
+
 AUTH_FILE = "prefect-auth"
 AUTH_USER = "admin"
 STOP_GRACE_SECONDS = 8.0
@@ -128,6 +130,11 @@ def prefect_env(
     )
     if auth_string:
         env["PREFECT_API_AUTH_STRING"] = auth_string
+    # A flow run starts in a working directory of its own: it finds the project's settings file
+    # (report targets, alerts, sources) by this absolute path, not by the name `config.yaml`.
+    config = Path(env.get(CONFIG_FILE_ENV, "config.yaml"))
+    if config.is_file():
+        env[CONFIG_FILE_ENV] = str(config.resolve())
     env.update(extra or {})
     return env
 

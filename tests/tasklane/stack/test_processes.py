@@ -215,3 +215,22 @@ def test_the_stack_stops_in_tiers(monkeypatch, started, tiers) -> None:
     monkeypatch.setattr(stack, "stop_process_trees", lambda pids: calls.append(list(pids)))
     stack.stop_in_tiers(started)
     assert calls == tiers
+
+
+@pytest.mark.parametrize("has_config", [True, False])
+def test_stack_processes_find_the_settings_file_from_any_directory(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, has_config: bool
+) -> None:
+    """A flow run starts in a directory of its own: the worker's environment names the project's
+    config.yaml by its absolute path (and names none when the project has none)."""
+    from tasklane.stack.processes import prefect_env
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TASKLANE_CONFIG", raising=False)
+    if has_config:
+        (tmp_path / "config.yaml").write_text("timezone: Asia/Shanghai\n")
+    env = prefect_env("http://127.0.0.1:1/api", tmp_path / ".tasklane")
+    if has_config:
+        assert env["TASKLANE_CONFIG"] == str(tmp_path / "config.yaml")
+    else:
+        assert "TASKLANE_CONFIG" not in env
