@@ -1,5 +1,5 @@
-# Tasklane worker/flow image for Docker work pools (prefect.yaml `hello-docker`, README "Docker
-# work pool"). The base pins the same Prefect as uv.lock; the code is baked in at /opt/tasklane,
+# Tasklane image: the roles of docker-compose.yml (server, worker, api: docker/entrypoint.sh), and
+# the flow image of Docker work pools (prefect.yaml `hello-docker`, README "Docker work pool"). The base pins the same Prefect as uv.lock; the code is baked in at /opt/tasklane,
 # which the deployment's pull step makes the working directory of every flow run.
 FROM prefecthq/prefect:3.9.1-python3.12
 
@@ -17,3 +17,7 @@ COPY integrations ./integrations
 COPY deployments ./deployments
 # The project itself (its task-type entry points included); the sources above stay importable too.
 RUN pip install --no-cache-dir --no-deps .
+COPY docker/entrypoint.sh /usr/local/bin/tasklane-entrypoint
+# A role (server, worker, api) or any command, which goes through Prefect's own entrypoint.
+ENTRYPOINT ["/usr/local/bin/tasklane-entrypoint"]
+CMD ["worker"]

@@ -9,6 +9,7 @@ from blocks.email import EmailNotification
 from blocks.http_auth import HttpBasicAuth, HttpBearerAuth
 from blocks.jira import JiraCredentials
 from blocks.mattermost import MattermostCredentials
+from blocks.ssh import SSHCredentials
 
 __all__ = [
     "ConfluenceCredentials",
@@ -17,4 +18,5 @@ __all__ = [
     "HttpBearerAuth",
     "JiraCredentials",
     "MattermostCredentials",
+    "SSHCredentials",
 ]

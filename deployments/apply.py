@@ -60,6 +60,7 @@ from deployments.tags import (
     UPSTREAM_TAG_PREFIX,
     VERSION_PREFIX,
 )
+from deployments.task_pool import pool_problems
 from deployments.trash import (
     is_trashed,
     paused_before_trash,
@@ -114,6 +115,7 @@ class DesiredDeployment:
     timezone: str
     concurrency_limit: int
     version: str = ""
+    job_variables: dict[str, Any] = field(default_factory=dict)  # the task's `pool:` overrides
     # Deployment labels: the task's definition as its home wrote it (DEFINITION_LABEL), whether that
     # definition says enabled (ENABLED_IN_HOME_LABEL) and its `notify:` as written (NOTIFY_LABEL),
     # so export, clone, API edits and the trash read them back (`deployment_to_task`).
@@ -150,6 +152,8 @@ class DesiredDeployment:
         if self.labels:
             # Only when set, so a task without labels keeps the hash it had before labels existed.
             payload["labels"] = self.labels
+        if self.job_variables:
+            payload["job_variables"] = self.job_variables  # likewise: only a task's own pool sets them
         canonical = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -224,8 +228,9 @@ def desired_deployment(
             "job": task.job.model_dump(mode="json", by_alias=True, exclude_none=True),
             "policy": task.run_policy(target.execution_settings()).model_dump(mode="json"),
         },
-        work_pool_name=target.work_pool,
-        work_queue_name=task.priority.queue,
+        work_pool_name=task.pool.name if task.pool else target.work_pool,
+        work_queue_name=(task.pool.queue if task.pool else None) or task.priority.queue,
+        job_variables=task.pool.job_variables if task.pool else {},
         schedules=schedules,
         paused=not enabled,
         timezone=target.timezone,
@@ -331,6 +336,9 @@ async def plan(client: PrefectClient, catalog: Catalog, target: Target, *, prune
             compile_problems.append(Problem("catalog", task.name, "schedule", str(exc)))
     if compile_problems:
         raise CatalogError(compile_problems)
+    pool_problems_found = await pool_problems(client, catalog.tasks, catalog.files_of)
+    if pool_problems_found:
+        raise CatalogError(pool_problems_found)
     check_homes(catalog, result.existing)
     result.alert_blocks = await check_alert_blocks(client, catalog, target.alerts)
     existing_ids = {name: d.id for name, d in result.existing.items()}
@@ -512,6 +520,7 @@ _PUSHED_AS_IS = (
     "schedules",
     "paused",
     "concurrency_limit",
+    "job_variables",
 )
 
 

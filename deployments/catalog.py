@@ -35,6 +35,7 @@ from deployments.jobs import JobModel
 from deployments.ownership import directory_claim, file_home
 from deployments.policy import MissedPolicy, PolicySource, RunPolicy, TaskRetryPolicy, policy_source_label
 from deployments.schedules import ScheduleSpec, parse_schedules
+from deployments.task_pool import TaskPool
 from deployments.task_types import TaskType, registered_task_types
 from tasklane.settings import get_settings
 from tasklane.settings.alerts import AlertSettings, NotifySpec
@@ -113,6 +114,10 @@ class TaskSpec(BaseModel):
         None,
         description="Alerts (Prefect automations): rules, destinations, throttle; "
         "settings alerts.default_notify for a task that writes none.",
+    )
+    pool: TaskPool | None = Field(
+        None,
+        description="Another work pool for this task's runs (queue, job variables); unset: the catalog's.",
     )
     job: JobModel = Field(..., exclude=True, description="The type's parameters.")
     # "task": `notify` was written in the catalog; "default": it is settings' default; None: not written.
@@ -239,6 +244,7 @@ class Catalog:
     files: list[Path] = field(default_factory=list)
     homes: dict[str, str] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
+    files_of: dict[str, str] = field(default_factory=dict)  # task name -> the file defining it
 
     def by_name(self) -> dict[str, TaskSpec]:
         return {task.name: task for task in self.tasks}
@@ -438,7 +444,7 @@ def load_catalog(paths: list[Path], *, required: bool = True, alerts: AlertSetti
         raise CatalogError(problems)
     homes = {task: file_home(Path(file)) for task, file in seen.items()}
     claims = tuple(directory_claim(p) if p.is_dir() else file_home(p) for p in paths)
-    return Catalog(tasks=tasks, files=files, homes=homes, claims=claims)
+    return Catalog(tasks=tasks, files=files, homes=homes, claims=claims, files_of=dict(seen))
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

@@ -60,12 +60,25 @@ def _check_env_names(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-class ShellJob(JobModel):
-    """A shell command or script, run by prefect-shell in its own process group."""
+# The programs `interpreter:` may name, with the file suffix their inline code is written under.
+INTERPRETERS = {"sh": ".sh", "bash": ".sh", "python3": ".py", "node": ".js", "perl": ".pl"}
+SHEBANG = "shebang"
+Interpreter = Literal["sh", "bash", "python3", "node", "perl", "shebang"]
 
-    command: str | None = Field(None, description="Command line(s) run by the shell.")
-    script: str | None = Field(None, description="Path of a script file run by the shell.")
-    shell: str = Field("bash", description="Shell that runs the command or script.")
+
+class ShellJob(JobModel):
+    """A command or script run in its own process group, by a shell or another interpreter."""
+
+    command: str | None = Field(None, description="Command line(s), or code of the interpreter.")
+    script: str | None = Field(None, description="Path of a script file.")
+    shell: str = Field("bash", description="Shell that runs the command or script (without 'interpreter').")
+    interpreter: Interpreter | None = Field(
+        None,
+        description=(
+            "Program that runs the command or script itself, not wrapped in a shell: "
+            "sh, bash, python3, node, perl, or 'shebang' (the script's own '#!' line)."
+        ),
+    )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
     secret_env: dict[str, str] = Field(
         default_factory=dict,
@@ -78,6 +91,10 @@ class ShellJob(JobModel):
     @model_validator(mode="after")
     def _one_of_command_or_script(self) -> ShellJob:
         _exactly_one(self, "command", "script")
+        if self.interpreter is not None and "shell" in self.model_fields_set:
+            raise ValueError("give 'interpreter' or 'shell', not both")
+        if self.interpreter == SHEBANG and self.command is not None and not self.command.startswith("#!"):
+            raise ValueError("interpreter 'shebang' needs a command whose first line is '#!program'")
         return self
 
     def with_paths_resolved(self, base: Path) -> ShellJob:
@@ -89,11 +106,53 @@ class ShellJob(JobModel):
         )
 
 
+class SshJob(JobModel):
+    """A command or a local script run on a remote host over SSH, in its own process group there."""
+
+    ssh_block: str = Field(..., description="Name of the ssh-credentials block: host, user, key.")
+    command: str | None = Field(None, description="Command line(s) run by the remote shell.")
+    script: str | None = Field(None, description="Path of a local script whose text the remote shell runs.")
+    shell: str = Field("sh", description="Remote shell that runs the command or script.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    working_dir: str | None = Field(None, description="Remote working directory.")
+
+    _check_env = field_validator("env")(_check_env_names)
+
+    @model_validator(mode="after")
+    def _one_of_command_or_script(self) -> SshJob:
+        _exactly_one(self, "command", "script")
+        return self
+
+    def with_paths_resolved(self, base: Path) -> SshJob:
+        return self.model_copy(update={"script": _resolve(base, self.script)})
+
+
+def python_syntax_error(code: str, filename: str) -> SyntaxError | None:
+    """The syntax error of Python `code` (compiled, not run), or None."""
+    try:
+        compile(code, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return exc
+    except ValueError as exc:  # e.g. a null byte in the source
+        return SyntaxError(str(exc), (filename, 1, 0, ""))
+    return None
+
+
+def describe_syntax_error(error: SyntaxError) -> str:
+    """'syntax error at line 3: invalid syntax: `x = (`' (the line is the code's own)."""
+    text = f"syntax error at line {error.lineno}: {error.msg}"
+    source_line = (error.text or "").strip()
+    return f"{text}: `{source_line}`" if source_line else text
+
+
 class PythonJob(JobModel):
-    """A Python callable `module:function` with keyword arguments, or a script file."""
+    """A Python callable `module:function` with keyword arguments, a script file or inline code."""
 
     callable: str | None = Field(None, description="'package.module:function' to call.")
     script: str | None = Field(None, description="Path of a Python file run as __main__.")
+    code: str | None = Field(
+        None, description="Python source run as __main__; its top-level `result` is the result."
+    )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments.")
     path: list[str] = Field(
         default_factory=list, description="Directories put first on sys.path before importing."
@@ -103,11 +162,21 @@ class PythonJob(JobModel):
         _matching(CALLABLE_REF, "'module:function' (e.g. 'mypkg.jobs:cleanup')")
     )
 
+    @field_validator("code")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        error = None if value is None else python_syntax_error(value, "<code>")
+        if error is not None:
+            raise ValueError(describe_syntax_error(error))
+        return value
+
     @model_validator(mode="after")
-    def _one_of_callable_or_script(self) -> PythonJob:
-        _exactly_one(self, "callable", "script")
-        if self.script and self.kwargs:
-            raise ValueError("'kwargs' goes with 'callable'; a script reads its own arguments")
+    def _one_of_callable_script_or_code(self) -> PythonJob:
+        given = [name for name in ("callable", "script", "code") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'callable', 'script' or 'code'")
+        if (self.script or self.code) and self.kwargs:
+            raise ValueError("'kwargs' goes with 'callable'; a script or code reads its own arguments")
         return self
 
     def with_paths_resolved(self, base: Path) -> PythonJob:

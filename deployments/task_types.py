@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
 
-from deployments.jobs import HttpJob, JobModel, PythonJob, ShellJob
+from deployments.jobs import HttpJob, JobModel, PythonJob, ShellJob, SshJob
 
 ENTRY_POINT_GROUP = "tasklane.task_types"
 
@@ -41,6 +41,7 @@ class TaskType:
 SHELL = TaskType("shell", ShellJob, "shell", "flows.shell.shell_flow", "Shell command or script")
 PYTHON = TaskType("python", PythonJob, "python", "flows.python.python_flow", "Python callable or script")
 HTTP = TaskType("http", HttpJob, "http", "flows.http.http_flow", "HTTP request")
+SSH = TaskType("ssh", SshJob, "ssh", "flows.ssh.ssh_flow", "Command or script on a remote host over SSH")
 
 
 @lru_cache
@@ -56,6 +57,6 @@ def registered_task_types() -> dict[str, TaskType]:
             )
         found[task_type.name] = task_type
     # The built-ins stay available even where the package metadata is missing (a bare checkout).
-    for builtin in (SHELL, PYTHON, HTTP):
+    for builtin in (SHELL, PYTHON, HTTP, SSH):
         found.setdefault(builtin.name, builtin)
     return found

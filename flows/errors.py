@@ -2,7 +2,9 @@
 
 FlowError
 ├── ShellCommandFailed     the command exited non-zero (exit code and last lines)
-└── BadCredentialsBlock    a block named by the task is missing or of the wrong kind
+├── BadCredentialsBlock    a block named by the task is missing or of the wrong kind
+├── NoShebangError         interpreter 'shebang' for a script without a '#!' first line
+└── SshConnectionFailed    an SSH task's host refused, was unreachable or showed another host key
 
 `EXPECTED_FAILURES` are the failures a job reports by design (these, and the integrations' errors:
 a refused request, a bad status, a missing callable...): their one-line message says what failed,
@@ -66,6 +68,14 @@ class ShellCommandFailed(FlowError):
 
 
 class BadCredentialsBlock(FlowError):
+    pass
+
+
+class NoShebangError(FlowError):
+    pass
+
+
+class SshConnectionFailed(FlowError):
     pass
 
 

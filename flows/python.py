@@ -1,4 +1,4 @@
-"""The `python` task type: call `module:function(**kwargs)` or run a script file.
+"""The `python` task type: call `module:function(**kwargs)`, run a script file or inline code.
 
 Sync on purpose: the job runs in the flow's main thread, where Prefect's timeout can
 interrupt blocking calls (a signal), which it cannot do in a worker thread.
@@ -13,14 +13,16 @@ from prefect import flow
 from deployments.jobs import PythonJob
 from deployments.policy import RunPolicy
 from flows._runtime import DEFAULT_POLICY, name_after_task, run_job
-from integrations.python_job import extra_sys_path, load_callable, run_script
+from integrations.python_job import extra_sys_path, load_callable, run_code, run_script
 
 
 def run_python(job: PythonJob) -> Any:
-    """Import and call the callable (or run the script); its return value is the result."""
+    """Import and call the callable (or run the script or code); its return value is the result."""
     with extra_sys_path(job.path):
         if job.callable:
             return load_callable(job.callable)(**job.kwargs)
+        if job.code is not None:
+            return run_code(job.code)
         return run_script(job.script or "")
 
 

@@ -1,5 +1,12 @@
 """The `shell` task type: a command or script run by prefect-shell.
 
+With `interpreter:` the command or script runs with that program itself: inline code is written
+to a file with the interpreter's suffix and prefect-shell runs `interpreter file`; a script file
+runs as `interpreter script` (exec'd by sh, which leaves the interpreter in its place, so the
+interpreter is the process group's leader and nothing wraps it). 'shebang' takes the program from
+the code's or script's '#!' line, as the kernel reads it (the program, then at most one argument),
+so a script runs the same whether or not it is executable.
+
 The shell runs in its own process group (prefect-shell's doing); when the run times out or
 is cancelled the whole group is signalled, and anything still alive after a grace period
 is killed, so no child outlives its run.
@@ -18,6 +25,7 @@ import os
 import re
 import shlex
 import signal
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,10 +36,10 @@ from prefect import flow, get_run_logger
 from prefect.blocks.system import Secret
 from prefect_shell import ShellOperation
 
-from deployments.jobs import ShellJob
+from deployments.jobs import INTERPRETERS, SHEBANG, ShellJob
 from deployments.policy import RunPolicy
 from flows._runtime import DEFAULT_POLICY, RUN_LOGGERS, arun_job, name_after_task
-from flows.errors import ShellCommandFailed
+from flows.errors import NoShebangError, ShellCommandFailed
 
 OUTPUT_TAIL_LINES = 20
 KILL_GRACE_SECONDS = 2.0
@@ -125,6 +133,59 @@ def _masked(lines: list[str], pattern: re.Pattern[str] | None) -> list[str]:
     return lines if pattern is None else [pattern.sub(MASK, line) for line in lines]
 
 
+def shebang_argv(first_line: str, where: str) -> list[str]:
+    """The program and its optional one argument named by a '#!' line, as the kernel splits it.
+
+    Raises:
+        NoShebangError: the line is not '#!program ...' (`where` says whose line it is).
+    """
+    words = first_line.removeprefix("#!").strip().split(None, 1) if first_line.startswith("#!") else []
+    if not words:
+        raise NoShebangError(
+            f"interpreter 'shebang': {where} does not start with '#!program'; found {first_line[:60]!r}"
+        )
+    return words
+
+
+@contextmanager
+def _operation_for(job: ShellJob, env: dict[str, str]) -> Iterator[ShellOperation]:
+    """The prefect-shell operation that runs the job with its shell or interpreter."""
+    inline_file = None
+    try:
+        if job.interpreter is None:
+            command = job.command or f"exec {shlex.quote(job.shell)} {shlex.quote(job.script or '')}"
+            shell, suffix = job.shell, None
+        elif job.interpreter != SHEBANG and job.command is not None:
+            command, shell, suffix = job.command, job.interpreter, INTERPRETERS[job.interpreter]
+        else:
+            if job.interpreter == SHEBANG:
+                if job.command is not None:
+                    # The code goes in a file of its own: the '#!' program reads its code from a file.
+                    with tempfile.NamedTemporaryFile("w", prefix="tasklane-", delete=False) as inline:
+                        inline.write(job.command)
+                    inline_file = path = inline.name
+                    first_line, where = job.command.partition("\n")[0], "the command"
+                else:
+                    path, where = job.script or "", f"script {job.script!r}"
+                    try:
+                        with open(path, encoding="utf-8", errors="replace") as script:
+                            first_line = script.readline().rstrip("\n")
+                    except OSError as exc:
+                        raise NoShebangError(
+                            f"interpreter 'shebang': cannot read {where}: {exc.strerror}"
+                        ) from None
+                argv = [*shebang_argv(first_line, where), path]
+            else:
+                argv = [job.interpreter, job.script or ""]
+            command, shell, suffix = f"exec {shlex.join(argv)}", "sh", None
+        yield ShellOperation(
+            commands=[command], shell=shell, extension=suffix, env=env, working_dir=job.working_dir
+        )
+    finally:
+        if inline_file is not None:
+            os.unlink(inline_file)
+
+
 async def run_shell(job: ShellJob) -> dict[str, Any]:
     """Run the command; return its exit code and last lines, or raise ShellCommandFailed.
 
@@ -135,13 +196,10 @@ async def run_shell(job: ShellJob) -> dict[str, Any]:
     secrets = await _secret_env(job.secret_env)
     env = {**job.env, **secrets}
     hidden = secrets_pattern(secrets.values())
-    command = job.command or f"exec {shlex.quote(job.shell)} {shlex.quote(job.script or '')}"
     pgid = None
-    with _secrets_masked_in_logs(hidden):
+    with _secrets_masked_in_logs(hidden), _operation_for(job, env) as unopened:
         try:
-            async with ShellOperation(
-                commands=[command], shell=job.shell, env=env, working_dir=job.working_dir
-            ) as operation:
+            async with unopened as operation:
                 process = await operation.atrigger()
                 pgid = process.pid
                 try:

@@ -72,3 +72,24 @@ def run_script(path: str) -> Any:
     finally:
         sys.argv = saved_argv
     return namespace.get("result")
+
+
+def run_code(code: str, filename: str = "<code>") -> Any:
+    """Run Python source as __main__; its result is its top-level `result`, if it sets one.
+
+    Args:
+        filename: what tracebacks call the code (e.g. '<task nightly>').
+
+    Raises:
+        ScriptExitError: the code called sys.exit() with a non-zero status.
+    """
+    namespace: dict[str, Any] = {"__name__": "__main__", "__file__": filename}
+    try:
+        exec(compile(code, filename, "exec", dont_inherit=True), namespace)
+    except SystemExit as exc:
+        code_ = exc.code
+        if code_ in (None, 0):
+            return None
+        exit_code = code_ if isinstance(code_, int) else 1
+        raise ScriptExitError(f"code of {filename} exited with status {code_!r}", exit_code) from exc
+    return namespace.get("result")

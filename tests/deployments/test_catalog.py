@@ -115,12 +115,12 @@ def test_each_mistake_is_named(tmp_path: Path, task_yaml: str, expected: str) ->
     ("task_yaml", "expected"),
     [
         ("{name: x, type: shel, command: ls}", "task 'x': field 'type': unknown type 'shel' (known: "),
-        ("{name: x, type: shel, command: ls}", "shell); did you mean 'shell'?"),
+        ("{name: x, type: shel, command: ls}", "shell, ssh); did you mean 'shell'?"),
         (
             "{name: x, type: shell, command: ls, scedule: '02:00'}",
             "task 'x': field 'scedule': is not a field of a shell task (it takes: command, ",
         ),
-        ("{name: x, type: shell, command: ls, scedule: '02:00'}", "notify); did you mean 'schedule'?"),
+        ("{name: x, type: shell, command: ls, scedule: '02:00'}", "notify, pool); did you mean 'schedule'?"),
         ("{name: x, type: shell, comand: ls}", "field 'comand': is not a field of a shell task"),
         ("{name: x, type: shell, command: ls, priorty: HIGH}", "did you mean 'priority'?"),
         (

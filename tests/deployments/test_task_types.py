@@ -64,3 +64,18 @@ def test_an_entry_point_that_is_not_a_task_type_is_named(monkeypatch: pytest.Mon
             registered_task_types()
     finally:
         registered_task_types.cache_clear()
+
+
+def test_an_ssh_task_loads_with_its_script_resolved_against_the_catalog(tmp_path: Path) -> None:
+    from deployments.jobs import SshJob
+
+    path = tmp_path / "tasks.yaml"
+    path.write_text(
+        "tasks:\n"
+        "  - {name: remote, type: ssh, ssh_block: backup-host, script: jobs/run.sh, env: {MODE: full}}\n"
+    )
+    (task,) = load_catalog([path]).tasks
+    assert task.task_type.entrypoint == "flows.ssh.ssh_flow"
+    assert task.job == SshJob(
+        ssh_block="backup-host", script=str(tmp_path / "jobs/run.sh"), env={"MODE": "full"}
+    )

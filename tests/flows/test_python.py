@@ -90,3 +90,10 @@ def test_a_failed_run_keeps_why_as_its_artifact() -> None:
     (artifact,) = artifacts_of(state.state_details.flow_run_id)
     assert artifact.key == "python" and "### `python` failed" in artifact.data
     assert "ValueError: exploded: boom" in artifact.data
+
+
+def test_inline_code_result_and_exit_status() -> None:
+    state = python_flow(job=PythonJob(code="import sys\nresult = {'name': __name__}\n"), return_state=True)
+    assert state.result() == {"name": "__main__"}
+    state = python_flow(job=PythonJob(code="import sys\nsys.exit(5)\n"), return_state=True)
+    assert state.is_failed() and state.message == "code of <code> exited with status 5"

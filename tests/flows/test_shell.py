@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -262,3 +264,112 @@ def test_every_run_of_a_task_keeps_its_result_or_failure_under_the_tasks_key(
     assert f"### `{task}` failed" in failure and "exited with code 3: `echo disk full; exit 3`" in failure
     assert "Last output:" in failure and "    disk full" in failure
     assert latest.flow_run_id == failed.state_details.flow_run_id
+
+
+NODE, PERL = shutil.which("node"), shutil.which("perl")
+needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed on this machine")
+needs_perl = pytest.mark.skipif(PERL is None, reason="perl is not installed on this machine")
+# Each prints its language's greeting and whether it leads its process group: the interpreter is the
+# process prefect-shell started (exec'd, not a child of a wrapping shell).
+LEADER_CODE = {
+    "python3": "import os\nprint(f'python says hi {os.getpgrp() == os.getpid()}')\n",
+    "node": "const { execSync } = require('child_process');\n"
+    "const pgid = execSync(`ps -o pgid= -p ${process.pid}`).toString().trim();\n"
+    "console.log('node says hi', pgid === String(process.pid));\n",
+    "perl": 'print "perl says hi ", (getpgrp() == $$ ? "True" : "False"), "\\n";\n',
+    "sh": 'echo "sh says hi $([ "$(ps -o pgid= -p $$ | tr -d " ")" = "$$" ] && echo True)"\n',
+}
+LEADER_OUTPUT = {
+    "python3": "python says hi True",
+    "node": "node says hi true",
+    "perl": "perl says hi True",
+    "sh": "sh says hi True",
+}
+
+
+def printed(state: Any) -> list[str]:
+    # prefect-shell may keep an empty last line after a final newline, depending on its reads.
+    return [line for line in state.result()["output_tail"] if line]
+
+
+INTERPRETER_CASES = [
+    pytest.param("python3", id="python3"),
+    pytest.param("node", id="node", marks=needs_node),
+    pytest.param("perl", id="perl", marks=needs_perl),
+    pytest.param("sh", id="sh"),
+]
+
+
+@pytest.mark.parametrize("interpreter", INTERPRETER_CASES)
+def test_an_interpreter_runs_inline_code_itself(interpreter: str) -> None:
+    state = run_shell(ShellJob(command=LEADER_CODE[interpreter], interpreter=interpreter))
+    assert state.is_completed(), state.message
+    assert printed(state) == [LEADER_OUTPUT[interpreter]]
+
+
+@pytest.mark.parametrize("interpreter", INTERPRETER_CASES)
+def test_an_interpreter_runs_a_script_file_itself(interpreter: str, tmp_path: Path) -> None:
+    script = tmp_path / "job.code"  # no suffix the interpreter could guess from
+    script.write_text(LEADER_CODE[interpreter])
+    state = run_shell(ShellJob(script=str(script), interpreter=interpreter))
+    assert state.is_completed(), state.message
+    assert printed(state) == [LEADER_OUTPUT[interpreter]]
+
+
+@pytest.mark.parametrize(
+    ("shebang", "interpreter"),
+    [
+        pytest.param(f"#!{PERL}", "perl", marks=needs_perl),
+        pytest.param("#!/usr/bin/env node", "node", marks=needs_node),
+        pytest.param("#!/usr/bin/env python3", "python3", id="env-python3"),
+    ],
+)
+@pytest.mark.parametrize("as_script", [False, True], ids=["command", "script"])
+def test_shebang_runs_the_program_of_the_first_line(
+    shebang: str, interpreter: str, as_script: bool, tmp_path: Path
+) -> None:
+    code = f"{shebang}\n{LEADER_CODE[interpreter]}"
+    if as_script:
+        script = tmp_path / "job"
+        script.write_text(code)  # not executable: the '#!' line is read, not left to the kernel
+        job = ShellJob(script=str(script), interpreter="shebang")
+    else:
+        job = ShellJob(command=code, interpreter="shebang")
+    state = run_shell(job)
+    assert state.is_completed(), state.message
+    assert printed(state) == [LEADER_OUTPUT[interpreter]]
+
+
+def test_an_interpreters_non_zero_exit_fails_the_run() -> None:
+    state = run_shell(ShellJob(command="import sys\nprint('bye')\nsys.exit(4)\n", interpreter="python3"))
+    assert state.is_failed() and state.message.startswith("exited with code 4:")
+    assert state.message.endswith("last output: bye")
+
+
+def test_a_script_without_a_shebang_fails_clearly_and_runs_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    script = tmp_path / "job.sh"
+    script.write_text(f"touch {marker}\n")
+    state = run_shell(ShellJob(script=str(script), interpreter="shebang"))
+    assert state.is_failed()
+    assert state.message.startswith(
+        f"interpreter 'shebang': script {str(script)!r} does not start with '#!program'; found 'touch "
+    )
+    assert not marker.exists()
+    assert "Traceback" not in "\n".join(server_logs(state.state_details.flow_run_id))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"command": "echo", "interpreter": "ruby"},
+            "Input should be 'sh', 'bash', 'python3', 'node', 'perl'",
+        ),
+        ({"command": "echo", "interpreter": "sh", "shell": "zsh"}, "give 'interpreter' or 'shell', not both"),
+        ({"command": "echo hi", "interpreter": "shebang"}, "needs a command whose first line is '#!program'"),
+    ],
+)
+def test_bad_interpreter_fields_are_refused(fields: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ShellJob.model_validate(fields)
