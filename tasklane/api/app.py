@@ -16,6 +16,7 @@ from tasklane import console
 from tasklane.api import compat
 from tasklane.api.auth import TokenStore
 from tasklane.api.core import AppState, TtlCache, install_error_handlers
+from tasklane.api.ratelimit import RateLimitMiddleware, RateLimits
 from tasklane.api.routers import audit, executions, schedules, stats, tasks, templates, trash
 from tasklane.api.settings import ApiSettings, load_api_settings
 from tasklane.settings import Settings, get_settings
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         trash_retention_days=settings.trash.retention_days,
     )
     install_error_handlers(app)
+    app.add_middleware(RateLimitMiddleware, limits=RateLimits(api, app.state.tasklane.tokens))
     app.include_router(compat.router)
     app.include_router(compat.scheduler_router)
     for resource in (tasks, trash, executions, stats, templates, schedules, audit):

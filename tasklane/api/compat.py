@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -36,6 +36,7 @@ from tasklane.api.core import (
     Ctx,
     Detach,
     FieldError,
+    IsoDateTime,
     PageNumber,
     PageSize,
 )
@@ -83,6 +84,7 @@ from tasklane.tasks.scheduler import set_pool_paused
 
 router = APIRouter(responses=ERRORS)
 REPORT_TYPES = ("markdown", "mattermost", "confluence", "json")
+ReportType = Literal["markdown", "mattermost", "confluence", "json"]
 
 STATUS_ALIASES = {
     **{s: s for s in STATUSES},
@@ -93,6 +95,11 @@ STATUS_ALIASES = {
     "TIMEDOUT": "TIMEOUT",
     **{name.upper(): status for name, status in STATUS_BY_STATE_NAME.items()},
 }
+
+
+# The status words `parse_status` reads, as the OpenAPI document lists them (it also takes other
+# spellings of the same words: any case, `_` between words).
+STATUS_WORDS = sorted({*STATUS_ALIASES, *(word.lower() for word in STATUS_ALIASES)})
 
 
 def parse_status(text: str, field: str = "status") -> str:
@@ -137,7 +144,9 @@ async def list_tasks(ctx: Ctx = VIEWER) -> TaskList:
 
 
 @router.get("/tasks/status/{status}", response_model=TaskList, tags=["compat: Go/Gin", "compat: FastAPI"])
-async def tasks_by_status(status: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -> TaskList:
+async def tasks_by_status(
+    status: Annotated[str, Path(max_length=40, json_schema_extra={"enum": STATUS_WORDS})], ctx: Ctx = VIEWER
+) -> TaskList:
     """Tasks whose last outcome is `status` (a task none of whose runs has ended is PENDING), or
     whose run in flight is (`metadata.running.status`: PENDING, RUNNING)."""
     wanted = parse_status(status)
@@ -249,7 +258,7 @@ def _report_type(kind: str) -> str:
 
 
 @router.get("/reports/{type}", response_model=Report, tags=["compat: Go/Gin"])
-async def report(type: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -> Report:
+async def report(type: Annotated[ReportType, Path()], ctx: Ctx = VIEWER) -> Report:
     """Every task's latest state and the runs' totals, as markdown, mattermost, confluence or json."""
     kind = _report_type(type)
     deployments = await visible_deployments(ctx)
@@ -282,7 +291,7 @@ async def report(type: Annotated[str, Path(max_length=40)], ctx: Ctx = VIEWER) -
 @router.post("/tasks/{id}/report", response_model=TaskReport, tags=["compat: Go/Gin"])
 async def task_report(
     id: Annotated[str, Path(max_length=200)],
-    type: Annotated[str, Query(max_length=40)] = "markdown",
+    type: Annotated[ReportType, Query()] = "markdown",
     ctx: Ctx = OPERATOR,
 ) -> TaskReport:
     """A report of one task's recent runs and totals."""
@@ -320,20 +329,38 @@ async def task_report(
 @router.get("/task_history", response_model=HistoryList, tags=["compat: FastAPI"])
 async def task_history(
     status: Annotated[
-        str | None, Query(max_length=40, description="Only this status (DONE, FAILED, ...).")
+        str | None,
+        Query(
+            max_length=40,
+            description="Only this status (DONE, FAILED, ...).",
+            json_schema_extra={"enum": STATUS_WORDS},
+        ),
     ] = None,
     task: Annotated[str | None, Query(max_length=200, description="Only this task.")] = None,
+    since: Annotated[
+        IsoDateTime | None, Query(description="Only executions expected to start at or after this time.")
+    ] = None,
+    until: Annotated[
+        IsoDateTime | None,
+        Query(description="... and before this time (at or before `since`: no execution)."),
+    ] = None,
     page: PageNumber = 1,
     limit: PageSize = 50,
     ctx: Ctx = VIEWER,
 ) -> HistoryList:
-    """Finished executions (DONE, FAILED, TIMEOUT, CANCELLED), newest first."""
+    """Finished executions (DONE, FAILED, TIMEOUT, CANCELLED), newest first (`tasklane history
+    --since/--until`); a time without a zone is UTC."""
+    since, until = (t.replace(tzinfo=UTC) if t and t.tzinfo is None else t for t in (since, until))
+    if since and until and until <= since:
+        return HistoryList(total_count=0, data=[])  # an empty window (not an error: the schema allows it)
     deployments = await visible_deployments(ctx)
     if task is not None:
         deployments = [await _find(ctx, task)]
     by_id = {d.id: d.name for d in deployments}
     names = states_of(parse_status(status)) if status else None
-    query = project_runs(ctx.target, list(by_id), state_names=names, finished=names is None)
+    query = project_runs(
+        ctx.target, list(by_id), state_names=names, finished=names is None, since=since, until=until
+    )
     total, runs = await ctx.state.cache.get(
         ("history", query, page, limit),
         lambda: page_runs(ctx.client, query, offset=(page - 1) * limit, limit=limit),

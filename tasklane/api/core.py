@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -20,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deployments.apply import Target
@@ -64,12 +66,24 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse, "description": "The token's role or groups do not allow this."},
     404: {"model": ErrorResponse, "description": "Unknown task, execution, template or pool."},
     409: {"model": ErrorResponse, "description": "Conflicts with what the server holds."},
-    422: {"model": ErrorResponse, "description": "Invalid input; `errors` names each field."},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid input (a malformed JSON body among it); `errors` names each field.",
+    },
+    429: {
+        "model": ErrorResponse,
+        "description": "Over the rate limit (settings api.rate_limit_token, api.rate_limit_address).",
+        "headers": {
+            "Retry-After": {"description": "Seconds until a retry may pass.", "schema": {"type": "integer"}}
+        },
+    },
     502: {"model": ErrorResponse, "description": "The Prefect server refused or is unreachable."},
 }
 
 
-def _error(status: int, message: str, errors: list[FieldError] | None = None, **headers: str) -> JSONResponse:
+def error_response(
+    status: int, message: str, errors: list[FieldError] | None = None, **headers: str
+) -> JSONResponse:
     body = ErrorResponse(code=status, message=message, errors=errors or [])
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers or None)
 
@@ -78,38 +92,69 @@ def problems_to_errors(problems: list[Problem]) -> list[FieldError]:
     return [FieldError(field=p.field, message=p.message) for p in problems]
 
 
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives the request's path (its `Allow` header): those of the
+    path written exactly so if there is one (`/tasks/from-template` is not a task id), else of the
+    first path template that matches it, in the document's (the app's routing) order."""
+    path = request.url.path
+    paths: dict[str, dict[str, Any]] = request.app.openapi()["paths"]
+    item = paths.get(path)
+    if item is None:
+        for template, candidate in paths.items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            if re.fullmatch(pattern, path):
+                item = candidate
+                break
+    return sorted(method.upper() for method in item or {} if method in HTTP_METHODS)
+
+
 def install_error_handlers(app) -> None:
     @app.exception_handler(ApiError)
     async def _api(_request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        return _error(exc.status, exc.message, exc.errors, **headers)
+        return error_response(exc.status, exc.message, exc.errors, **headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for detail in exc.errors():
             loc = list(detail.get("loc", ()))
+            if detail.get("type") == "json_invalid":  # loc is ("body", <character>)
+                where = f" at character {loc[1]}" if len(loc) > 1 else ""
+                errors.append(FieldError(field="body", message=f"is not valid JSON ({detail['msg']}{where})"))
+                continue
             if loc and loc[0] in ("body", "query", "path", "header"):
                 loc = loc[1:]
             message = validation_message(detail, extra=None, found="never")
             errors.append(FieldError(field=".".join(map(str, loc)) or None, message=message))
         count = len(errors)
-        return _error(422, f"{count} problem{'s' if count != 1 else ''} in the request", errors)
+        return error_response(422, f"{count} problem{'s' if count != 1 else ''} in the request", errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             # FastAPI's answer to a body it cannot decode at all (not UTF-8): the documented 422.
             problem = FieldError(field="body", message="is not valid JSON")
-            return _error(422, "1 problem in the request", [problem])
-        return _error(exc.status_code, str(exc.detail))
+            return error_response(422, "1 problem in the request", [problem])
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route it tried only; RFC 9110 wants all.
+            # The console's pages are not in the document: Starlette's own header for them.
+            allowed = allowed_methods(request) or [m.strip() for m in headers.get("Allow", "").split(",")]
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+            return error_response(405, message, **headers)
+        return error_response(exc.status_code, str(exc.detail), **headers)
 
     @app.exception_handler(CatalogError)
     async def _catalog(_request: Request, exc: CatalogError) -> JSONResponse:
         taken = [p for p in exc.problems if "already used on the server" in p.message]
         status = 409 if taken and len(taken) == len(exc.problems) else 422
         count = len(exc.problems)
-        return _error(
+        return error_response(
             status,
             f"{count} problem{'s' if count != 1 else ''} in the request",
             problems_to_errors(exc.problems),
@@ -117,30 +162,30 @@ def install_error_handlers(app) -> None:
 
     @app.exception_handler(UnknownTaskError)
     async def _unknown(_request: Request, exc: UnknownTaskError) -> JSONResponse:
-        return _error(404, f"no task {exc.name!r}")
+        return error_response(404, f"no task {exc.name!r}")
 
     @app.exception_handler(DeploymentsError)
     async def _deployments(_request: Request, exc: DeploymentsError) -> JSONResponse:
-        return _error(409, str(exc))
+        return error_response(409, str(exc))
 
     @app.exception_handler(ObjectNotFound)
     async def _not_found(_request: Request, _exc: ObjectNotFound) -> JSONResponse:
-        return _error(404, "not found on the Prefect server")
+        return error_response(404, "not found on the Prefect server")
 
     @app.exception_handler(PrefectHTTPStatusError)
     async def _prefect(_request: Request, exc: PrefectHTTPStatusError) -> JSONResponse:
         status = exc.response.status_code
         if status == 404:
-            return _error(404, "not found on the Prefect server")
+            return error_response(404, "not found on the Prefect server")
         if status in (409, 422):
-            return _error(
+            return error_response(
                 422 if status == 422 else 409, f"the Prefect server refused: {exc.response.text[:300]}"
             )
-        return _error(502, f"the Prefect server answered {status}")
+        return error_response(502, f"the Prefect server answered {status}")
 
     @app.exception_handler(httpx.HTTPError)
     async def _unreachable(_request: Request, exc: httpx.HTTPError) -> JSONResponse:
-        return _error(502, f"the Prefect server is unreachable ({type(exc).__name__})")
+        return error_response(502, f"the Prefect server is unreachable ({type(exc).__name__})")
 
 
 # --- context --------------------------------------------------------------------------------------
@@ -356,6 +401,21 @@ class TtlCache:
         future.set_result(value)
         return value
 
+
+# Dates and times in queries: ISO 8601 as the OpenAPI document declares (`format: date`,
+# `date-time`); pydantic would also take a number as a Unix time (`since=0.5`), which the
+# document does not allow.
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError(f"expected an ISO 8601 date or date-time, found the number {value!r}")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_not_a_number)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 # Paging parameters of the list endpoints (the default page size is each endpoint's own).
 PageNumber = Annotated[int, Query(ge=1, le=100000)]

@@ -378,3 +378,49 @@ class AuditEvent(BaseModel):
 class AuditList(BaseModel):
     total: int
     events: list[AuditEvent]
+
+
+# --- what the CLI can do: run with parameters, clone, cancel, export, delete a list ---------------
+
+
+class RunBody(BaseModel):
+    """`tasklane run NAME --param KEY=VALUE`: values that replace the task's own for this run only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="The task type's fields to override (`command`, `url`, ...)."
+    )
+
+
+class CloneBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="The new task's id.")
+
+
+class Cancelled(BaseModel):
+    """Runs asked to stop (the worker kills their processes); empty: none was due or running."""
+
+    cancelled: list[str] = Field(description="The run ids set to Cancelling.")
+
+
+class CatalogExport(BaseModel):
+    """The catalog document of the tasks (`tasklane export`): applying it changes nothing."""
+
+    tasks: list[dict[str, Any]]
+
+
+class BatchDelete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[str] = Field(min_length=1, max_length=500, description="Task ids (names) or deployment ids.")
+
+
+class BatchDeleted(BaseModel):
+    """Deleted tasks: in the trash, restorable."""
+
+    deleted: list[str]
+    downstream: list[str] = Field(
+        default_factory=list, description="Tasks not deleted that depend on a deleted one."
+    )

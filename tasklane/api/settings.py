@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,9 +23,9 @@ class ApiSettings(BaseModel):
         "admins. Off: such tasks come only from the catalog.",
     )
     shell_types: list[str] = Field(
-        default_factory=lambda: ["shell", "python"],
+        default_factory=lambda: ["shell", "python", "ssh"],
         description="Task types gated by allow_shell. python is included: a callable such as "
-        "os:system is a shell command in disguise.",
+        "os:system is a shell command in disguise; ssh runs commands on the hosts its block names.",
     )
     tokens_file: Path | None = Field(
         None, description="JSON file of hashed API tokens; default <home>/api-tokens.json."
@@ -50,6 +50,27 @@ class ApiSettings(BaseModel):
         description="Build the run ledger (the local copy of ended runs that statistics read) at "
         "start and keep it current in the background, so no stats page waits for it.",
     )
+
+    rate_limit_token: str = Field(
+        "20/second;600/minute",
+        description="Requests each API token may make, in the `limits` notation ('N/second', "
+        "'N/minute', ... joined by ';'), counted in moving windows; over it: 429 with Retry-After. "
+        "Empty: no limit.",
+    )
+    rate_limit_address: str = Field(
+        "5/second;120/minute",
+        description="Requests each client address may make to /health and the console's sign-in "
+        "(POST /console/login), and with a token the API does not know. Empty: no limit.",
+    )
+
+    @field_validator("rate_limit_token", "rate_limit_address")
+    @classmethod
+    def _limits_notation(cls, value: str) -> str:
+        if value.strip():
+            from limits import parse_many
+
+            parse_many(value)  # ValueError naming what it could not read
+        return value.strip()
 
     def tokens_path(self, home: Path) -> Path:
         return self.tokens_file or home / "api-tokens.json"

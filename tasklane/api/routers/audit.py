@@ -3,12 +3,12 @@ the chat bot (`tasklane.tasks.audit`), the same events `tasklane audit` prints."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from tasklane.api.core import ERRORS, OPERATOR, Ctx, PageSize
+from tasklane.api.core import ERRORS, OPERATOR, Ctx, IsoDateTime, PageSize
 from tasklane.api.schemas import AuditEvent, AuditList
 from tasklane.tasks.audit import read_audit
 
@@ -28,7 +28,7 @@ async def audit(
             ),
         ),
     ] = None,
-    since: Annotated[datetime | None, Query(description="Default: 7 days ago.")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="Default: 7 days ago.")] = None,
     limit: PageSize = 100,
     ctx: Ctx = OPERATOR,
 ) -> AuditList:

@@ -8,15 +8,25 @@ are `tasklane.history.statuses.STATE_WORDS`, as `tasklane history --state` takes
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
 from deployments.errors import DeploymentsError
-from tasklane.api.core import ERRORS, VIEWER, ApiError, Ctx, FieldError, PageNumber, PageSize
+from tasklane.api.core import (
+    ERRORS,
+    OPERATOR,
+    VIEWER,
+    ApiError,
+    Ctx,
+    FieldError,
+    IsoDate,
+    PageNumber,
+    PageSize,
+)
 from tasklane.api.routers._common import Id, date_window
-from tasklane.api.schemas import Execution, ExecutionPage, LogLine, Logs
+from tasklane.api.schemas import Cancelled, Execution, ExecutionPage, LogLine, Logs
 from tasklane.api.views import read_task, to_execution
 from tasklane.history.logs import read_run_logs
 from tasklane.history.results import run_results
@@ -24,6 +34,7 @@ from tasklane.history.runs import HistoryError, page_runs, resolve_run
 from tasklane.history.statuses import STATE_WORDS, project_runs, state_word
 from tasklane.settings.reports import TASKLANE_TAG
 from tasklane.tasks.lookup import tag_value
+from tasklane.tasks.manage import cancel as cancel_runs
 from tasklane.tasks.save import find_task_by_id
 
 router = APIRouter(prefix="/api/scheduler", tags=["executions"], responses=ERRORS)
@@ -54,8 +65,8 @@ async def executions(
             "due or late), newest first. true: the runs still to come, soonest first."
         ),
     ] = False,
-    start_date: Annotated[date | None, Query()] = None,
-    end_date: Annotated[date | None, Query()] = None,
+    start_date: Annotated[IsoDate | None, Query()] = None,
+    end_date: Annotated[IsoDate | None, Query()] = None,
     page: PageNumber = 1,
     limit: PageSize = 20,
     ctx: Ctx = VIEWER,
@@ -126,11 +137,20 @@ async def execution_logs(
     execution_id: ExecutionRef,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    grep: Annotated[
+        str | None,
+        Query(max_length=200, description="Only lines containing this text (`tasklane logs --grep`)."),
+    ] = None,
+    level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None,
+        Query(description="Only lines at this level or above (`tasklane logs --level`)."),
+    ] = None,
     ctx: Ctx = VIEWER,
 ) -> Logs:
-    """The run's log lines (stdout and stderr of a shell job among them), oldest first."""
+    """The run's log lines (stdout and stderr of a shell job among them), oldest first; `offset`
+    and `limit` count the lines that match `grep` and `level`."""
     flow_run, _ = await _run(ctx, execution_id)
-    found = await read_run_logs(ctx.client, flow_run.id, offset=offset, limit=limit)
+    found = await read_run_logs(ctx.client, flow_run.id, offset=offset, limit=limit, grep=grep, level=level)
     levels = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
     return Logs(
         logs=[
@@ -138,3 +158,19 @@ async def execution_logs(
             for x in found
         ]
     )
+
+
+@router.post("/executions/{execution_id}/cancel", response_model=Cancelled)
+async def cancel_execution(execution_id: ExecutionRef, ctx: Ctx = OPERATOR) -> Cancelled:
+    """Stop the run (`tasklane cancel RUN`): it goes to Cancelling and the worker kills its
+    process (a shell job's process group with it). A run already ended: `cancelled` is empty."""
+    flow_run, deployment = await _run(ctx, execution_id)
+    async with ctx.audit(
+        "tasklane.task.cancelled",
+        f"tasklane.task.{deployment.name}",
+        {"cancel": str(flow_run.id)},
+        deployment.id,
+    ) as record:
+        runs = await cancel_runs(ctx.client, str(flow_run.id), ctx.target)
+        record["result"] = f"ok; {len(runs)} run(s)"
+    return Cancelled(cancelled=[str(r.id) for r in runs])

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""`GET /api/scheduler/schedules/preview`: the next runs of a schedule spec, as `tasklane schedule
+preview` prints them (`deployments.schedules.preview`)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from pydantic import ValidationError
 from deployments.errors import CatalogError, problems_from_validation
 from deployments.schedules import parse_spec_text
 from deployments.schedules import preview as preview_spec
-from tasklane.api.core import ERRORS, VIEWER, ApiError, Ctx, FieldError
+from tasklane.api.core import ERRORS, VIEWER, ApiError, Ctx, FieldError, IsoDateTime
 from tasklane.api.schemas import Preview, PreviewRun
 
 router = APIRouter(prefix="/api/scheduler", tags=["schedules"], responses=ERRORS)
-
 
 
 @router.get("/schedules/preview", response_model=Preview)
@@ -23,13 +23,14 @@ async def schedule_preview(
     spec: Annotated[
         str,
         Query(
+            min_length=1,
             max_length=2000,
             description='A schedule spec: "30s", "02:00", a cron, or YAML/JSON like '
             '{daily: ["02:30"], timezone: Europe/Berlin} or {type: daily, time: "02:00"}.',
         ),
     ],
     n: Annotated[int, Query(ge=1, le=200)] = 10,
-    after: Annotated[datetime | None, Query(alias="from", description="Start from (default now).")] = None,
+    after: Annotated[IsoDateTime | None, Query(alias="from", description="Start from (default now).")] = None,
     ctx: Ctx = VIEWER,
 ) -> Preview:
     """The next `n` runs of a friendly schedule spec, exactly as the Prefect server would create them."""

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""Templates: list them, and create a task from one (`deployments.templates`, as `tasklane
+template`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Query
 from deployments.templates import load_templates, render
 from tasklane.api.core import ADMIN, ERRORS, VIEWER, ApiError, Ctx
 from tasklane.api.routers._common import task_summary
+from tasklane.api.routers.tasks import CREATED
 from tasklane.api.schemas import FromTemplate, TaskSummary, TemplateList, TemplateRow
 from tasklane.api.views import create_task, named
 
@@ -33,7 +35,7 @@ async def templates(
     )
 
 
-@router.post("/tasks/from-template", response_model=TaskSummary, status_code=201)
+@router.post("/tasks/from-template", response_model=TaskSummary, status_code=201, responses=CREATED)
 async def from_template(body: FromTemplate, ctx: Ctx = ADMIN) -> TaskSummary:
     """Create a task from a template and parameter values."""
     found = _templates(ctx)

@@ -36,14 +36,27 @@ class Api:
 
 
 def make_api(
-    home: Path, project: str, *, allow_shell: bool = True, cache_seconds: float = 0.0, pool: str = TEST_POOL
+    home: Path,
+    project: str,
+    *,
+    allow_shell: bool = True,
+    cache_seconds: float = 0.0,
+    pool: str = TEST_POOL,
+    **api_fields,
 ):
+    """An API app over the session's server and tokens of each role for it; no rate limits unless
+    `api_fields` set them (tests/tasklane/api/test_ratelimit.py)."""
     from tasklane.api import ApiSettings, create_app
     from tasklane.api.auth import TokenStore
     from tasklane.settings import Settings
 
     settings = Settings(home=home, project=project, pool={"name": pool}, templates=[home / "templates"])
-    api = ApiSettings(allow_shell=allow_shell, cache_seconds=cache_seconds, tokens_file=home / "tokens.json")
+    api = ApiSettings(
+        allow_shell=allow_shell,
+        cache_seconds=cache_seconds,
+        tokens_file=home / "tokens.json",
+        **({"rate_limit_token": "", "rate_limit_address": ""} | api_fields),
+    )
     store = TokenStore(api.tokens_path(home))
     tokens = {role: store.create(f"{role}-token", role) for role in ("viewer", "operator", "admin")}
     tokens["ops-admin"] = store.create("ops-admin", "admin", ["ops"])

@@ -110,3 +110,66 @@ def test_clear_forgets_values_and_loads_in_flight() -> None:
         assert await cache.get("k", load) == "v2"  # the old load did not overwrite the new value
 
     run(scenario())
+
+
+# --- the answers the OpenAPI document promises (install_error_handlers, IsoDate, IsoDateTime) -----
+
+
+@pytest.fixture
+def bare(tmp_path, project):
+    """The app without its lifespan (no Prefect client): these answers come before any Prefect call."""
+    from fastapi.testclient import TestClient
+
+    from tests.tasklane.api.conftest import make_api
+
+    app, tokens = make_api(tmp_path, project)
+    return TestClient(app), {"Authorization": f"Bearer {tokens['admin']}"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PATCH", "/api/scheduler/tasks/some-task", "DELETE, GET, PUT"),
+        ("GET", "/api/scheduler/tasks/from-template", "POST"),  # not the task named from-template
+        ("OPTIONS", "/api/scheduler/tasks", "GET, POST"),
+        ("DELETE", "/health", "GET"),
+        ("PUT", "/api/v1/scheduler/start", "POST"),
+    ],
+)
+def test_405_names_every_method_of_the_path_in_allow(bare, method: str, path: str, allow: str) -> None:
+    client, headers = bare
+    answer = client.request(method, path, headers=headers)
+    if method == "GET":  # a GET there is routed to the task id; the other methods name the path's own
+        answer = client.request("PATCH", path, headers=headers)
+    assert answer.status_code == 405 and answer.headers["Allow"] == allow
+    assert answer.json()["code"] == 405 and allow in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/scheduler/audit?since=0.5", "since"),
+        ("/api/scheduler/stats?start_date=0", "start_date"),
+        ("/api/scheduler/stats?end_date=1e3", "end_date"),
+        ("/api/scheduler/tasks/x/executions?start_date=20240101", "start_date"),
+        ("/api/scheduler/schedules/preview?spec=daily&from=12", "from"),
+        ("/api/scheduler/schedules/preview?spec=", "spec"),
+    ],
+)
+def test_a_number_is_not_a_date_and_an_empty_spec_is_no_spec(bare, path: str, field: str) -> None:
+    client, headers = bare
+    answer = client.get(path, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize("body", [b'{"name": ', b"\xff\xfe not utf-8", b"[1, 2"])
+def test_a_malformed_json_body_is_the_documented_422(bare, body: bytes) -> None:
+    client, headers = bare
+    answer = client.post(
+        "/api/scheduler/tasks", content=body, headers=headers | {"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == 422 and answer.json()["errors"][0]["field"].startswith("body")
+    documented = client.get("/openapi.json").json()["paths"]["/api/scheduler/tasks"]["post"]["responses"]
+    assert "malformed JSON body" in documented["422"]["description"]
