@@ -112,6 +112,7 @@ def _apply_watching(paths: list[Path] | None, settings: Settings, *, dry_run: bo
 
     A catalog with a mistake applies nothing: its problems are printed and the watch goes on."""
     import signal
+    import threading
     from datetime import datetime
 
     from deployments.catalog_watch import catalog_changes, watched_roots
@@ -125,10 +126,14 @@ def _apply_watching(paths: list[Path] | None, settings: Settings, *, dry_run: bo
         )
         raise typer.Exit(2)
 
-    def stop(_signum, _frame) -> None:
-        raise KeyboardInterrupt
+    # Ctrl-C, or SIGTERM from `make up`'s stop: an apply under way finishes first (an apply cut
+    # short between its changes would leave the server half-way), then the watch ends.
+    stopping = threading.Event()
 
-    # `make up` stops its processes with SIGTERM: end as Ctrl-C does, with a last line.
+    def stop(_signum, _frame) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
     def attempt() -> None:
@@ -137,15 +142,16 @@ def _apply_watching(paths: list[Path] | None, settings: Settings, *, dry_run: bo
         except typer.Exit:
             err.print("nothing applied; fix the catalog and save again", highlight=False)
 
-    try:
-        attempt()
+    attempt()
+    if not stopping.is_set():
         console.print(f"watching {', '.join(str(p) for p in watched)} (Ctrl-C stops)", highlight=False)
-        for changed in catalog_changes(watched):
+        for changed in catalog_changes(watched, stop_event=stopping):
             names = ", ".join(sorted(_shown(p) for p in changed))
             console.print(f"{datetime.now():%H:%M:%S} changed: {names}", highlight=False)
             attempt()
-    except KeyboardInterrupt:
-        console.print("stopped watching")
+            if stopping.is_set():
+                break
+    console.print("stopped watching")
 
 
 def _shown(path: Path) -> str:
