@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import ClassVar, TypeVar
+from typing import ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -76,7 +76,6 @@ class HttpBearerAuth(HttpAuth):
         return _BearerAuth(self.token.get_secret_value())
 
 
-
 class HttpBasicAuth(HttpAuth):
     """A username and password sent as HTTP basic auth by HTTP tasks.
 
@@ -111,7 +110,6 @@ class HttpBasicAuth(HttpAuth):
         return httpx.BasicAuth(self.username, self.password.get_secret_value())
 
 
-
 class _BearerAuth(httpx.Auth):
     def __init__(self, token: str):
         self._token = token
@@ -122,6 +120,22 @@ class _BearerAuth(httpx.Auth):
 
     def __repr__(self) -> str:  # never show the token
         return "BearerAuth(token=****)"
+
+
+def http_auth_of(block: object, reference: str) -> httpx.Auth:
+    """The HTTP auth a loaded block gives (an `HttpBearerAuth`'s or `HttpBasicAuth`'s `auth()`;
+    any block with an `auth()` is taken), for an `auth_block` setting named `reference`.
+
+    Raises:
+        ValueError: the block gives no HTTP auth; the message names it and the blocks that do.
+    """
+    auth = getattr(block, "auth", None)
+    if not callable(auth):
+        raise ValueError(
+            f"auth block {reference!r} is a {type(block).__name__}, which gives no HTTP auth; "
+            "use an http-bearer-auth or http-basic-auth block"
+        )
+    return cast(httpx.Auth, auth())
 
 
 # --- service credentials (Jira, Confluence, Mattermost) ------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from prefect import flow
 from prefect.blocks.core import Block
 
+from blocks.http_auth import http_auth_of
 from deployments.jobs import HttpJob
 from deployments.policy import RunPolicy
 from flows._integrations import load_block
@@ -18,16 +19,9 @@ from integrations.http import send_request
 
 def _auth_from_block(reference: str) -> httpx.Auth:
     try:
-        block = load_block(Block, reference)
-    except ValueError as exc:
+        return http_auth_of(load_block(Block, reference), reference)
+    except ValueError as exc:  # no such block, or one that gives no HTTP auth
         raise BadCredentialsBlock(f"auth_block {reference!r}: {exc}") from exc
-    auth = getattr(block, "auth", None)
-    if not callable(auth):
-        raise BadCredentialsBlock(
-            f"auth_block {reference!r} is a {type(block).__name__}, which gives no HTTP auth; "
-            "use an http-bearer-auth or http-basic-auth block"
-        )
-    return cast(httpx.Auth, auth())  # the Http*Auth blocks' auth(); any block with one is taken
 
 
 def send(job: HttpJob) -> dict[str, Any]:

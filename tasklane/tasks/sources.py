@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import yaml
@@ -158,17 +158,12 @@ def _http_auth(reference: str) -> httpx.Auth:
     """The auth of an `http-bearer-auth/NAME` or `http-basic-auth/NAME` block, as the http task type's."""
     from prefect.blocks.core import Block
 
+    from blocks.http_auth import http_auth_of
+
     try:
-        block = Block.load(reference)
-    except ValueError as exc:
-        raise SourceUnreachableError(f"cannot load the auth block {reference!r}: {exc}") from None
-    auth = getattr(block, "auth", None)
-    if not callable(auth):
-        raise SourceUnreachableError(
-            f"auth block {reference!r} is a {type(block).__name__}, which gives no HTTP auth; "
-            "use an http-bearer-auth or http-basic-auth block"
-        )
-    return cast(httpx.Auth, auth())
+        return http_auth_of(Block.load(reference), reference)
+    except ValueError as exc:  # no such block, or one that gives no HTTP auth
+        raise SourceUnreachableError(f"cannot use the auth block {reference!r}: {exc}") from None
 
 
 def _from_seed_shape(raw: Any) -> Any:
